@@ -1,0 +1,45 @@
+# Helpers that give every component the same shape: one static library per folder under
+# src/phivault, tests beside the code. tools/check_layering.py checks which component may
+# include which; the DEPS lists here must agree with it.
+
+set(PHIVAULT_WARNINGS
+    -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wold-style-cast
+    -Wnon-virtual-dtor -Woverloaded-virtual -Wcast-qual -Wformat=2 -Wundef
+    -Wimplicit-fallthrough -Wzero-as-null-pointer-constant -Wduplicated-cond -Wlogical-op)
+
+function(phivault_apply_common target)
+  target_compile_options(${target} PRIVATE ${PHIVAULT_WARNINGS})
+  if(PHIVAULT_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(PHIVAULT_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${PHIVAULT_SANITIZE}
+                                             -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=${PHIVAULT_SANITIZE})
+  endif()
+endfunction()
+
+# phivault_library(NAME name SRCS a.cc b.cc DEPS phivault_base OpenSSL::Crypto)
+function(phivault_library)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_library(phivault_${ARG_NAME} STATIC ${ARG_SRCS})
+  target_include_directories(phivault_${ARG_NAME} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(phivault_${ARG_NAME} PUBLIC ${ARG_DEPS})
+  phivault_apply_common(phivault_${ARG_NAME})
+endfunction()
+
+# phivault_test(NAME name SRCS a_test.cc DEPS phivault_repo [LABELS unit])
+function(phivault_test)
+  if(NOT PHIVAULT_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock
+                                            GTest::gtest_main)
+  phivault_apply_common(${ARG_NAME})
+  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+endfunction()
