@@ -1,0 +1,392 @@
+#include "phivault/keys/keystore.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <string>
+
+#include "phivault/base/file_util.h"
+#include "phivault/base/log.h"
+
+namespace phivault::keys {
+namespace {
+
+constexpr char kMagic[4] = {'P', 'H', 'V', 'K'};
+constexpr uint8_t kVersion = 1;
+constexpr size_t kSaltSize = 16;
+constexpr size_t kMacSize = 32;
+constexpr uint32_t kMaxSlots = 1000;
+constexpr uint32_t kMaxArgon2MemoryKib = 4u * 1024 * 1024;  // 4 GiB
+constexpr uint32_t kMaxArgon2Iterations = 64;
+constexpr uint32_t kMaxArgon2Parallelism = 64;
+
+enum SlotTag : uint64_t { kSlotId = 1, kSlotType = 2, kSlotLabel = 3, kSlotCreated = 4,
+                          kSlotKdf = 5, kSlotWrapped = 6 };
+enum BundleTag : uint64_t { kIdKey = 1, kChunkerKey = 2, kConfigDigest = 3, kEpochKey = 4,
+                            kCurrentEpoch = 5 };
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Bytes SlotAad(const Id& repo_id, uint32_t slot_id) {
+  Bytes aad;
+  Encoder enc(&aad);
+  enc.PutRaw(AsBytes("phivault/v1/slot"));
+  enc.PutRaw(repo_id.bytes);
+  enc.PutU32(slot_id);
+  return aad;
+}
+
+Bytes BundleAad(const Id& repo_id) {
+  Bytes aad(kMagic, kMagic + 4);
+  aad.push_back(kVersion);
+  aad.insert(aad.end(), repo_id.bytes.begin(), repo_id.bytes.end());
+  return aad;
+}
+
+Result<SecretBytes> DeriveFromMaster(const SecretBytes& master, const Id& repo_id,
+                                     std::string_view info) {
+  return crypto::HkdfSha256(master.span(), repo_id.bytes, info, crypto::kKeySize);
+}
+
+// Seals `plaintext` with a random nonce: nonce || ciphertext || tag.
+Result<Bytes> SealRandomNonce(const SecretBytes& key, ByteSpan aad, ByteSpan plaintext) {
+  Bytes out(crypto::kNonceSize + plaintext.size() + crypto::kTagSize);
+  PHV_RETURN_IF_ERROR(crypto::RandomBytes(MutableByteSpan(out.data(), crypto::kNonceSize)));
+  crypto::Aes256Gcm gcm;
+  PHV_RETURN_IF_ERROR(gcm.Seal(key.span(), ByteSpan(out.data(), crypto::kNonceSize), aad,
+                               plaintext, out.data() + crypto::kNonceSize));
+  return out;
+}
+
+Result<SecretBytes> OpenRandomNonce(const SecretBytes& key, ByteSpan aad, ByteSpan sealed) {
+  if (sealed.size() < crypto::kNonceSize + crypto::kTagSize) {
+    return DataLossError("sealed field too short");
+  }
+  SecretBytes out(sealed.size() - crypto::kNonceSize - crypto::kTagSize);
+  crypto::Aes256Gcm gcm;
+  PHV_RETURN_IF_ERROR(gcm.Open(key.span(), sealed.first(crypto::kNonceSize), aad,
+                               sealed.subspan(crypto::kNonceSize), out.data()));
+  return out;
+}
+
+Bytes EncodeKdf(const crypto::Argon2idParams& p, ByteSpan salt) {
+  Bytes out;
+  Encoder enc(&out);
+  enc.PutU32(p.memory_kib);
+  enc.PutU32(p.iterations);
+  enc.PutU32(p.parallelism);
+  enc.PutRaw(salt);
+  return out;
+}
+
+SecretBytes EncodeBundle(const KeyBundle& b) {
+  Bytes out;
+  Encoder enc(&out);
+  enc.PutTagBytes(kIdKey, b.id_key.span());
+  enc.PutTagBytes(kChunkerKey, b.chunker_key.span());
+  enc.PutTagBytes(kConfigDigest, b.config_digest.bytes);
+  for (const EpochKey& e : b.epochs) {
+    Bytes v;
+    Encoder ev(&v);
+    ev.PutU32(e.epoch);
+    ev.PutU8(1);
+    ev.PutRaw(e.key.span());
+    enc.PutTagBytes(kEpochKey, v);
+    SecureWipe(v.data(), v.size());
+  }
+  Bytes cur;
+  Encoder(&cur).PutU32(b.current_epoch);
+  enc.PutTagBytes(kCurrentEpoch, cur);
+  SecretBytes secret(out);
+  SecureWipe(out.data(), out.size());
+  return secret;
+}
+
+Result<KeyBundle> DecodeBundle(ByteSpan plain) {
+  KeyBundle b;
+  bool have_current = false;
+  TlvReader r(plain, "keystore bundle");
+  while (r.Next()) {
+    switch (r.tag()) {
+      case kIdKey: b.id_key = SecretBytes(r.value()); break;
+      case kChunkerKey: b.chunker_key = SecretBytes(r.value()); break;
+      case kConfigDigest: b.config_digest = Id::FromSpan(r.value()); break;
+      case kEpochKey: {
+        if (r.value().size() != 4 + 1 + crypto::kKeySize) {
+          r.Fail("malformed epoch key");
+          break;
+        }
+        EpochKey e;
+        e.epoch = LoadLE32(r.value().data());
+        e.key = SecretBytes(r.value().subspan(5));
+        b.epochs.push_back(std::move(e));
+        break;
+      }
+      case kCurrentEpoch:
+        b.current_epoch = r.U32Value();
+        have_current = true;
+        break;
+      default: break;
+    }
+  }
+  PHV_RETURN_IF_ERROR(r.status());
+  if (b.id_key.size() != crypto::kKeySize || b.chunker_key.size() != crypto::kKeySize ||
+      !have_current || b.EpochKeyFor(b.current_epoch) == nullptr) {
+    return DataLossError("keystore bundle is incomplete");
+  }
+  return b;
+}
+
+}  // namespace
+
+const SecretBytes* KeyBundle::EpochKeyFor(uint32_t epoch) const {
+  for (const EpochKey& e : epochs) {
+    if (e.epoch == epoch) return &e.key;
+  }
+  return nullptr;
+}
+
+Result<Keystore> Keystore::Create(const Id& repository_id, const Id& config_digest,
+                                  ByteSpan passphrase, const crypto::Argon2idParams& kdf,
+                                  std::string label) {
+  if (kdf.memory_kib < kMinArgon2MemoryKib) {
+    return InvalidArgumentError("argon2id memory below 64 MiB is not allowed for key slots");
+  }
+  Keystore ks;
+  ks.repository_id_ = repository_id;
+  PHV_ASSIGN_OR_RETURN(ks.master_key_, crypto::RandomKey());
+  PHV_ASSIGN_OR_RETURN(ks.bundle_.id_key, crypto::RandomKey());
+  PHV_ASSIGN_OR_RETURN(ks.bundle_.chunker_key, crypto::RandomKey());
+  ks.bundle_.config_digest = config_digest;
+  EpochKey first;
+  first.epoch = 1;
+  PHV_ASSIGN_OR_RETURN(first.key, crypto::RandomKey());
+  ks.bundle_.epochs.push_back(std::move(first));
+  ks.bundle_.current_epoch = 1;
+
+  Bytes salt(kSaltSize);
+  PHV_RETURN_IF_ERROR(crypto::RandomBytes(salt));
+  PHV_ASSIGN_OR_RETURN(SecretBytes slot_key,
+                       crypto::Argon2id(passphrase, salt, kdf, crypto::kKeySize));
+  Slot slot;
+  slot.info = SlotInfo{1, SlotType::kPassphrase, std::move(label), NowNs(), kdf};
+  PHV_ASSIGN_OR_RETURN(slot.wrapped_master,
+                       SealRandomNonce(slot_key, SlotAad(repository_id, 1),
+                                       ks.master_key_.span()));
+  // The salt travels inside the kdf field; keep it with the slot record.
+  slot.wrapped_master.insert(slot.wrapped_master.begin(), salt.begin(), salt.end());
+  ks.slot_records_.push_back(std::move(slot));
+  ks.slots_.push_back(ks.slot_records_.back().info);
+  return ks;
+}
+
+// Slot records keep the Argon2id salt in front of the wrapped key in memory (wrapped_master =
+// salt || nonce || ciphertext || tag); on disk the salt is part of the kdf field.
+Result<Bytes> Keystore::EncodeBody(bool reseal) const {
+  Bytes out(kMagic, kMagic + 4);
+  Encoder enc(&out);
+  enc.PutU8(kVersion);
+  enc.PutRaw(repository_id_.bytes);
+  enc.PutVarint(slot_records_.size());
+  for (const Slot& s : slot_records_) {
+    Bytes rec;
+    Encoder r(&rec);
+    r.PutTagVarint(kSlotId, s.info.id);
+    r.PutTagVarint(kSlotType, static_cast<uint64_t>(s.info.type));
+    r.PutTagBytes(kSlotLabel, s.info.label);
+    Bytes created;
+    Encoder(&created).PutI64(s.info.created_ns);
+    r.PutTagBytes(kSlotCreated, created);
+    ByteSpan salt = ByteSpan(s.wrapped_master).first(kSaltSize);
+    r.PutTagBytes(kSlotKdf, EncodeKdf(s.info.kdf, salt));
+    r.PutTagBytes(kSlotWrapped, ByteSpan(s.wrapped_master).subspan(kSaltSize));
+    enc.PutBytes(rec);
+  }
+  if (reseal) {
+    PHV_ASSIGN_OR_RETURN(SecretBytes bundle_key,
+                         DeriveFromMaster(master_key_, repository_id_,
+                                          "phivault/v1/keystore-bundle"));
+    SecretBytes plain = EncodeBundle(bundle_);
+    PHV_ASSIGN_OR_RETURN(Bytes sealed,
+                         SealRandomNonce(bundle_key, BundleAad(repository_id_), plain.span()));
+    enc.PutBytes(sealed);
+  } else {
+    enc.PutBytes(sealed_bundle_);
+  }
+  return out;
+}
+
+Result<Bytes> Keystore::Serialize() const {
+  if (!unlocked()) return FailedPreconditionError("keystore is locked");
+  PHV_ASSIGN_OR_RETURN(Bytes body, EncodeBody(/*reseal=*/true));
+  PHV_ASSIGN_OR_RETURN(SecretBytes mac_key,
+                       DeriveFromMaster(master_key_, repository_id_, "phivault/v1/keystore-mac"));
+  PHV_ASSIGN_OR_RETURN(auto mac, crypto::HmacSha256::Create(mac_key.span()));
+  PHV_ASSIGN_OR_RETURN(Id tag, mac->Compute(body));
+  body.insert(body.end(), tag.bytes.begin(), tag.bytes.end());
+  return body;
+}
+
+Status Keystore::Save(const std::string& path) const {
+  PHV_ASSIGN_OR_RETURN(Bytes data, Serialize());
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    PHV_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash), 0700));
+  }
+  return WriteFileAtomic(path, data, 0600).WithContext("write keystore");
+}
+
+Result<Keystore> Keystore::Parse(ByteSpan file, std::string_view what) {
+  Decoder dec(file, what);
+  ByteSpan magic = dec.GetRaw(4);
+  if (dec.ok() && AsStringView(magic) != std::string_view(kMagic, 4)) {
+    return DataLossError(std::string(what) + ": not a phivault keystore");
+  }
+  uint8_t version = dec.GetU8();
+  if (dec.ok() && version == 0) return DataLossError(std::string(what) + ": bad version 0");
+  if (dec.ok() && version > kVersion) {
+    return FailedPreconditionError(std::string(what) + ": keystore format version " +
+                                   std::to_string(version) + " is newer than this phivault (" +
+                                   std::to_string(kVersion) + ")")
+        .WithTag(ErrorTag::kFormatVersion);
+  }
+  Keystore ks;
+  ks.repository_id_ = Id::FromSpan(dec.GetRaw(Id::kSize));
+  uint64_t count = dec.GetVarintAtMost(kMaxSlots, "slot count");
+  for (uint64_t i = 0; i < count && dec.ok(); ++i) {
+    Slot s;
+    ByteSpan salt, wrapped;
+    TlvReader r(dec.GetBytes(), what);
+    while (r.Next()) {
+      switch (r.tag()) {
+        case kSlotId: s.info.id = static_cast<uint32_t>(r.VarintValue()); break;
+        case kSlotType: s.info.type = static_cast<SlotType>(r.VarintValue()); break;
+        case kSlotLabel: s.info.label = std::string(AsStringView(r.value())); break;
+        case kSlotCreated: s.info.created_ns = r.I64Value(); break;
+        case kSlotKdf: {
+          if (r.value().size() != 12 + kSaltSize) {
+            r.Fail("malformed kdf parameters");
+            break;
+          }
+          s.info.kdf.memory_kib = LoadLE32(r.value().data());
+          s.info.kdf.iterations = LoadLE32(r.value().data() + 4);
+          s.info.kdf.parallelism = LoadLE32(r.value().data() + 8);
+          salt = r.value().subspan(12);
+          // A tampered file must not make phivault allocate terabytes or spin for hours.
+          if (s.info.kdf.memory_kib > kMaxArgon2MemoryKib || s.info.kdf.iterations == 0 ||
+              s.info.kdf.iterations > kMaxArgon2Iterations || s.info.kdf.parallelism == 0 ||
+              s.info.kdf.parallelism > kMaxArgon2Parallelism) {
+            r.Fail("implausible kdf parameters");
+          }
+          break;
+        }
+        case kSlotWrapped: wrapped = r.value(); break;
+        default: break;
+      }
+    }
+    if (!r.status().ok()) return r.status();
+    if (s.info.type != SlotType::kPassphrase) {
+      return UnimplementedError(std::string(what) + ": slot type " +
+                                std::to_string(static_cast<int>(s.info.type)) +
+                                " is not supported by this phivault");
+    }
+    if (salt.size() != kSaltSize ||
+        wrapped.size() != crypto::kNonceSize + crypto::kKeySize + crypto::kTagSize) {
+      return DataLossError(std::string(what) + ": incomplete key slot");
+    }
+    s.wrapped_master.assign(salt.begin(), salt.end());
+    s.wrapped_master.insert(s.wrapped_master.end(), wrapped.begin(), wrapped.end());
+    ks.slots_.push_back(s.info);
+    ks.slot_records_.push_back(std::move(s));
+  }
+  ByteSpan sealed = dec.GetBytes();
+  ks.sealed_bundle_.assign(sealed.begin(), sealed.end());
+  size_t body_end = dec.position();
+  ByteSpan mac = dec.GetRaw(kMacSize);
+  PHV_RETURN_IF_ERROR(dec.Finish());
+  if (ks.slot_records_.empty()) return DataLossError(std::string(what) + ": no key slots");
+  ks.mac_.assign(mac.begin(), mac.end());
+  ks.body_.assign(file.begin(), file.begin() + static_cast<ptrdiff_t>(body_end));
+  return ks;
+}
+
+Result<Keystore> Keystore::Load(const std::string& path) {
+  auto data = ReadFile(path);
+  if (!data.ok()) {
+    if (data.status().code() == StatusCode::kNotFound) {
+      return NotFoundError("no keystore at " + path +
+                           " (name its directory with --keystore or PHIVAULT_KEYSTORE)")
+          .WithTag(ErrorTag::kKeystore);
+    }
+    return std::move(data).status().WithTag(ErrorTag::kKeystore);
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    PHV_LOG(kWarning, "keystore file is accessible to other users (mode {:o})",
+            st.st_mode & 0777);
+  }
+  return Parse(*data, "keystore " + path);
+}
+
+Status Keystore::Unlock(ByteSpan passphrase) {
+  for (const Slot& s : slot_records_) {
+    if (s.info.type != SlotType::kPassphrase) continue;
+    ByteSpan salt = ByteSpan(s.wrapped_master).first(kSaltSize);
+    PHV_ASSIGN_OR_RETURN(SecretBytes slot_key,
+                         crypto::Argon2id(passphrase, salt, s.info.kdf, crypto::kKeySize));
+    auto master = OpenRandomNonce(slot_key, SlotAad(repository_id_, s.info.id),
+                                  ByteSpan(s.wrapped_master).subspan(kSaltSize));
+    if (!master.ok()) continue;
+    if (master->size() != crypto::kKeySize) return DataLossError("keystore: bad master key");
+
+    // The slot opened: from here on any failure means the file was altered.
+    PHV_ASSIGN_OR_RETURN(SecretBytes mac_key,
+                         DeriveFromMaster(*master, repository_id_, "phivault/v1/keystore-mac"));
+    PHV_ASSIGN_OR_RETURN(auto mac, crypto::HmacSha256::Create(mac_key.span()));
+    PHV_ASSIGN_OR_RETURN(Id expected, mac->Compute(body_));
+    SecretBytes expected_secret(expected.bytes);
+    if (!expected_secret.Equals(mac_)) {
+      return DataLossError("keystore failed authentication: the file was modified");
+    }
+    PHV_ASSIGN_OR_RETURN(SecretBytes bundle_key,
+                         DeriveFromMaster(*master, repository_id_, "phivault/v1/keystore-bundle"));
+    auto plain = OpenRandomNonce(bundle_key, BundleAad(repository_id_), sealed_bundle_);
+    if (!plain.ok()) return DataLossError("keystore bundle failed authentication");
+    PHV_ASSIGN_OR_RETURN(bundle_, DecodeBundle(plain->span()));
+    master_key_ = std::move(*master);
+    return OkStatus();
+  }
+  return UnauthenticatedError("wrong passphrase: no key slot of the keystore opens with it");
+}
+
+std::string DefaultKeystoreDir() {
+  const char* env = getenv("PHIVAULT_KEYSTORE");
+  if (env != nullptr && env[0] != '\0') return env;
+  const char* xdg = getenv("XDG_CONFIG_HOME");
+  std::string base = (xdg != nullptr && xdg[0] == '/') ? xdg : JoinPath(HomeDirectory(), ".config");
+  return JoinPath(base, "phivault/keystore");
+}
+
+std::string KeystorePath(const std::string& dir, const Id& repository_id) {
+  return JoinPath(dir, repository_id.Hex() + ".keystore");
+}
+
+Status CheckKeystoreOutsideRepository(const std::string& keystore_dir,
+                                      const std::string& repository_dir) {
+  PHV_ASSIGN_OR_RETURN(std::string ks, ResolvePathPrefix(keystore_dir));
+  PHV_ASSIGN_OR_RETURN(std::string repo, ResolvePathPrefix(repository_dir));
+  if (IsPathWithin(ks, repo)) {
+    return FailedPreconditionError("the keystore directory " + ks +
+                                   " is inside the repository " + repo +
+                                   "; keys must be kept apart from the data they protect")
+        .WithTag(ErrorTag::kKeystore);
+  }
+  return OkStatus();
+}
+
+}  // namespace phivault::keys

@@ -1,0 +1,123 @@
+// The keystore: the file, kept apart from the repository, that holds every key able to read or
+// write it, wrapped by key slots (doc/format/keystore.md).
+//
+// A Keystore is loaded from its file in a locked state, which exposes only public facts (the
+// repository id and the slot list). Unlock() with a passphrase unwraps the master key, checks
+// the MAC over the whole file and opens the key bundle; after that keys() gives the repository
+// keys and Save() can write the keystore back (re-sealed, re-MACed).
+//
+// Ownership: a Keystore owns its key material in SecretBytes, wiped on destruction.
+// Thread safety: none; one thread at a time. The KeyBundle returned by keys() is immutable and
+// may be read from many threads while the Keystore lives.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "phivault/base/bytes.h"
+#include "phivault/base/id.h"
+#include "phivault/base/secret.h"
+#include "phivault/base/status.h"
+#include "phivault/crypto/crypto.h"
+
+namespace phivault::keys {
+
+enum class SlotType : uint8_t {
+  kPassphrase = 1,
+  // 2 (key file), 3 (PKCS#11) and 4 (recovery kit) are reserved by the format.
+};
+
+struct SlotInfo {
+  uint32_t id = 0;
+  SlotType type = SlotType::kPassphrase;
+  std::string label;
+  int64_t created_ns = 0;
+  crypto::Argon2idParams kdf;
+};
+
+struct EpochKey {
+  uint32_t epoch = 0;
+  SecretBytes key;
+};
+
+// The keys a repository needs, as stored in the keystore's sealed bundle.
+struct KeyBundle {
+  SecretBytes id_key;
+  SecretBytes chunker_key;
+  Id config_digest;
+  std::vector<EpochKey> epochs;
+  uint32_t current_epoch = 0;
+
+  // The key of `epoch`, or nullptr if the bundle has none.
+  const SecretBytes* EpochKeyFor(uint32_t epoch) const;
+};
+
+// The lowest Argon2id memory cost a passphrase slot may use.
+inline constexpr uint32_t kMinArgon2MemoryKib = 64 * 1024;
+
+class Keystore {
+ public:
+  // Creates the keystore of a new repository: a random master key, id key, chunker key and the
+  // key of epoch 1, and one passphrase slot. The result is unlocked.
+  // kInvalidArgument if `kdf` uses less than kMinArgon2MemoryKib.
+  static Result<Keystore> Create(const Id& repository_id, const Id& config_digest,
+                                 ByteSpan passphrase, const crypto::Argon2idParams& kdf,
+                                 std::string label);
+
+  // Decodes a keystore file without unlocking it. kDataLoss for a malformed file, kFailedPrecondition
+  // tagged kFormatVersion for a newer version.
+  static Result<Keystore> Parse(ByteSpan file, std::string_view what);
+  // Reads and parses `path`. kNotFound tagged kKeystore when it does not exist.
+  static Result<Keystore> Load(const std::string& path);
+
+  Keystore(Keystore&&) noexcept = default;
+  Keystore& operator=(Keystore&&) noexcept = default;
+
+  // Tries `passphrase` on every passphrase slot. kUnauthenticated if none opens; kDataLoss if a
+  // slot opens but the file's MAC or the bundle fails to authenticate (the file was altered).
+  // On success the keystore is unlocked.
+  Status Unlock(ByteSpan passphrase);
+
+  bool unlocked() const { return master_key_.size() == crypto::kKeySize; }
+  const Id& repository_id() const { return repository_id_; }
+  const std::vector<SlotInfo>& slots() const { return slots_; }
+  // REQUIRES: unlocked()
+  const KeyBundle& keys() const { return bundle_; }
+
+  // Encodes the keystore, re-sealing the bundle and recomputing the MAC. REQUIRES: unlocked().
+  Result<Bytes> Serialize() const;
+  // Writes the keystore to `path` atomically with mode 0600. REQUIRES: unlocked().
+  Status Save(const std::string& path) const;
+
+ private:
+  struct Slot {
+    SlotInfo info;
+    Bytes wrapped_master;  // nonce || ciphertext || tag
+  };
+  Keystore() = default;
+
+  Result<Bytes> EncodeBody(bool reseal) const;
+
+  Id repository_id_;
+  std::vector<Slot> slot_records_;
+  std::vector<SlotInfo> slots_;
+  Bytes sealed_bundle_;  // as read from the file; replaced by Serialize
+  Bytes mac_;
+  Bytes body_;  // the bytes the MAC covers, as read from the file
+  SecretBytes master_key_;
+  KeyBundle bundle_;
+};
+
+// Where keystores live: the directory named by --keystore, else $PHIVAULT_KEYSTORE, else
+// $XDG_CONFIG_HOME/phivault/keystore, else ~/.config/phivault/keystore.
+std::string DefaultKeystoreDir();
+// The keystore file of `repository_id` inside `dir`.
+std::string KeystorePath(const std::string& dir, const Id& repository_id);
+// kFailedPrecondition tagged kKeystore if `keystore_dir` is `repository_dir` or inside it. Both
+// are resolved through existing symlinks first.
+Status CheckKeystoreOutsideRepository(const std::string& keystore_dir,
+                                      const std::string& repository_dir);
+
+}  // namespace phivault::keys

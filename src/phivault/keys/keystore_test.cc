@@ -1,0 +1,160 @@
+#include "phivault/keys/keystore.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <string>
+
+#include "phivault/base/file_util.h"
+
+namespace phivault::keys {
+namespace {
+
+const crypto::Argon2idParams kKdf{.memory_kib = kMinArgon2MemoryKib, .iterations = 1,
+                                  .parallelism = 2};
+
+Id RepoId() { return Id::FromSpan(Bytes(32, 0x42)); }
+Id ConfigDigest() { return Id::FromSpan(Bytes(32, 0x17)); }
+
+class KeystoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ks = Keystore::Create(RepoId(), ConfigDigest(), AsBytes("correct horse"), kKdf, "admin");
+    ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+    auto bytes = ks->Serialize();
+    ASSERT_TRUE(bytes.ok());
+    file_ = *bytes;
+    original_id_key_ = Bytes(ks->keys().id_key.span().begin(), ks->keys().id_key.span().end());
+  }
+  Bytes file_;
+  Bytes original_id_key_;
+};
+
+TEST_F(KeystoreTest, RoundTripUnlocksWithThePassphrase) {
+  auto ks = Keystore::Parse(file_, "ks");
+  ASSERT_TRUE(ks.ok()) << ks.status().ToString();
+  EXPECT_FALSE(ks->unlocked());
+  EXPECT_EQ(ks->repository_id(), RepoId());
+  ASSERT_EQ(ks->slots().size(), 1u);
+  EXPECT_EQ(ks->slots()[0].label, "admin");
+  EXPECT_EQ(ks->slots()[0].kdf.memory_kib, kMinArgon2MemoryKib);
+  ASSERT_TRUE(ks->Unlock(AsBytes("correct horse")).ok());
+  EXPECT_TRUE(ks->keys().id_key.Equals(original_id_key_));
+  EXPECT_EQ(ks->keys().config_digest, ConfigDigest());
+  EXPECT_EQ(ks->keys().current_epoch, 1u);
+  ASSERT_NE(ks->keys().EpochKeyFor(1), nullptr);
+  EXPECT_EQ(ks->keys().EpochKeyFor(2), nullptr);
+}
+
+TEST_F(KeystoreTest, WrongPassphraseIsUnauthenticated) {
+  auto ks = Keystore::Parse(file_, "ks");
+  ASSERT_TRUE(ks.ok());
+  Status s = ks->Unlock(AsBytes("correct horsE"));
+  EXPECT_EQ(s.code(), StatusCode::kUnauthenticated);
+  EXPECT_FALSE(ks->unlocked());
+  EXPECT_EQ(s.message().find("correct"), std::string_view::npos);  // no secret in the message
+}
+
+TEST_F(KeystoreTest, ReserializedKeystoreStillUnlocks) {
+  auto ks = Keystore::Parse(file_, "ks");
+  ASSERT_TRUE(ks->Unlock(AsBytes("correct horse")).ok());
+  auto again = ks->Serialize();
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(*again, file_);  // fresh nonce for the bundle
+  auto ks2 = Keystore::Parse(*again, "ks2");
+  ASSERT_TRUE(ks2.ok());
+  ASSERT_TRUE(ks2->Unlock(AsBytes("correct horse")).ok());
+  EXPECT_TRUE(ks2->keys().id_key.Equals(original_id_key_));
+}
+
+TEST_F(KeystoreTest, EveryTruncationIsRejected) {
+  for (size_t n = 0; n < file_.size(); ++n) {
+    auto ks = Keystore::Parse(ByteSpan(file_.data(), n), "ks");
+    EXPECT_EQ(ks.status().code(), StatusCode::kDataLoss) << n;
+  }
+}
+
+TEST_F(KeystoreTest, AlteredBytesNeverUnlock) {
+  // Flip one bit in a sample of positions across the whole file: the header, the slot
+  // record, the wrapped master key, the sealed bundle and the MAC. Each must be refused,
+  // by the decoder, the slot's tag or the file MAC. (Each unlock costs one Argon2id run.)
+  for (size_t pos = 0; pos < file_.size(); pos += 9) {
+    Bytes bad = file_;
+    bad[pos] ^= 0x01;
+    auto ks = Keystore::Parse(bad, "ks");
+    if (!ks.ok()) {
+      EXPECT_NE(ks.status().code(), StatusCode::kOk);
+      continue;
+    }
+    Status s = ks->Unlock(AsBytes("correct horse"));
+    EXPECT_TRUE(s.code() == StatusCode::kDataLoss || s.code() == StatusCode::kUnauthenticated ||
+                s.code() == StatusCode::kInvalidArgument)
+        << "byte " << pos << ": " << s.ToString();
+  }
+}
+
+TEST_F(KeystoreTest, AlteredBundleIsReportedAsTampering) {
+  // The last 32 bytes are the MAC, and the sealed bundle ends right before it.
+  Bytes bad = file_;
+  bad[bad.size() - 40] ^= 0x80;
+  auto ks = Keystore::Parse(bad, "ks");
+  ASSERT_TRUE(ks.ok());
+  EXPECT_EQ(ks->Unlock(AsBytes("correct horse")).code(), StatusCode::kDataLoss);
+}
+
+TEST_F(KeystoreTest, NewerVersionIsRefusedWithItsOwnTag) {
+  Bytes newer = file_;
+  newer[4] = 2;
+  auto ks = Keystore::Parse(newer, "ks");
+  EXPECT_EQ(ks.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ks.status().tag(), ErrorTag::kFormatVersion);
+}
+
+TEST(KeystoreCreateTest, RefusesWeakKdf) {
+  crypto::Argon2idParams weak{.memory_kib = 32 * 1024, .iterations = 3, .parallelism = 1};
+  auto ks = Keystore::Create(RepoId(), ConfigDigest(), AsBytes("pw"), weak, "x");
+  EXPECT_EQ(ks.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(KeystoreFileTest, SaveLoadAndPermissions) {
+  char tmpl[] = "/tmp/phivault-ks-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = std::string(tmpl) + "/keys";
+  std::string path = KeystorePath(dir, RepoId());
+  auto ks = Keystore::Create(RepoId(), ConfigDigest(), AsBytes("pw pw pw"), kKdf, "x");
+  ASSERT_TRUE(ks.ok());
+  ASSERT_TRUE(ks->Save(path).ok());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  auto loaded = Keystore::Load(path);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE(loaded->Unlock(AsBytes("pw pw pw")).ok());
+  auto missing = Keystore::Load(dir + "/none.keystore");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(missing.status().tag(), ErrorTag::kKeystore);
+  ASSERT_EQ(system(("rm -rf '" + std::string(tmpl) + "'").c_str()), 0);
+}
+
+TEST(KeystoreLocationTest, RefusesKeystoreInsideRepository) {
+  EXPECT_EQ(CheckKeystoreOutsideRepository("/srv/repo/keys", "/srv/repo").tag(), ErrorTag::kKeystore);
+  EXPECT_EQ(CheckKeystoreOutsideRepository("/srv/repo", "/srv/repo").code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(CheckKeystoreOutsideRepository("/srv/repo-keys", "/srv/repo").ok());
+  EXPECT_TRUE(CheckKeystoreOutsideRepository("/media/usb/keys", "/srv/repo").ok());
+}
+
+TEST(KeystoreLocationTest, DefaultFollowsEnvironment) {
+  setenv("PHIVAULT_KEYSTORE", "/media/usb/phivault", 1);
+  EXPECT_EQ(DefaultKeystoreDir(), "/media/usb/phivault");
+  unsetenv("PHIVAULT_KEYSTORE");
+  setenv("XDG_CONFIG_HOME", "/tmp/xdg", 1);
+  EXPECT_EQ(DefaultKeystoreDir(), "/tmp/xdg/phivault/keystore");
+  unsetenv("XDG_CONFIG_HOME");
+}
+
+}  // namespace
+}  // namespace phivault::keys

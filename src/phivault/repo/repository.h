@@ -1,0 +1,212 @@
+// Repository: an open, unlocked repository. It turns the storage backend's named byte strings
+// into blobs, trees, indexes and snapshots, with every byte sealed under the keystore's keys
+// (doc/format/). It is the only component that encrypts or decrypts repository objects.
+//
+// Writing: SaveBlob deduplicates against the index and against blobs already being written in
+// this session, then hands the blob to one of a pool of PackWriters (one per concurrent caller,
+// so callers never wait for each other while compressing and sealing). Full packs are committed
+// by a background thread, then indexed. Flush() seals every open pack, waits for the commits and
+// writes an index object; only after it returns may a snapshot refer to the saved blobs, and
+// SaveSnapshot() is the commit point (doc/format/repository.md).
+//
+// Reading: a BlobReader (one per thread) fetches one frame, authenticates and decompresses it,
+// cuts out the blob and checks the blob's keyed id; it caches the last frame, because small
+// blobs share frames.
+//
+// Ownership: the Repository owns its backend and keys. BlobReaders and BlobIdHashers must not
+// outlive it.
+// Thread safety: SaveBlob, index(), the Load* functions and NewBlobReader may be called from many
+// threads at once. Flush, SaveSnapshot and LoadIndex must not run concurrently with SaveBlob.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "phivault/base/id.h"
+#include "phivault/base/queue.h"
+#include "phivault/base/secret.h"
+#include "phivault/base/status.h"
+#include "phivault/crypto/crypto.h"
+#include "phivault/keys/keystore.h"
+#include "phivault/repo/config.h"
+#include "phivault/repo/index.h"
+#include "phivault/repo/pack.h"
+#include "phivault/repo/repo_keys.h"
+#include "phivault/repo/snapshot.h"
+#include "phivault/storage/backend.h"
+
+namespace phivault::repo {
+
+struct InitOptions {
+  chunk::ChunkerParams chunker;
+  uint32_t pack_size = kDefaultPackSize;
+  crypto::Argon2idParams kdf;
+  std::string slot_label = "passphrase";
+};
+
+// Produces the passphrase when, and only when, it is needed (after the keystore was found).
+using PassphraseSource = std::function<Result<SecretBytes>()>;
+
+// Computes keyed blob ids. One per thread.
+class BlobIdHasher {
+ public:
+  static Result<std::unique_ptr<BlobIdHasher>> Create(const RepoKeys& keys);
+  Result<Id> Compute(BlobType type, ByteSpan data);
+
+ private:
+  BlobIdHasher() = default;
+  std::unique_ptr<crypto::HmacSha256> data_;
+  std::unique_ptr<crypto::HmacSha256> tree_;
+};
+
+class Repository;
+
+// Reads and verifies blobs. One per thread.
+class BlobReader {
+ public:
+  // Returns the blob's plaintext, authenticated and checked against `id`. The span stays valid
+  // until the next call. kNotFound if the index has no such blob; kDataLoss naming the pack and
+  // blob if anything fails verification.
+  Result<ByteSpan> Load(const Id& id, BlobType type);
+
+ private:
+  friend class Repository;
+  explicit BlobReader(Repository* repo);
+
+  Repository* repo_;
+  std::unique_ptr<BlobIdHasher> hasher_;
+  Decompressor decompressor_;
+  std::unique_ptr<ObjectCipher> cipher_;  // of the pack read last
+  uint32_t frame_pack_ = UINT32_MAX;
+  uint32_t frame_offset_ = 0;
+  Bytes frame_;
+  Bytes sealed_;
+  Bytes scratch_;
+};
+
+// What a session wrote, for the backup summary.
+struct WriteStats {
+  uint64_t blobs_added = 0;
+  uint64_t blob_bytes_added = 0;  // plaintext bytes of new blobs
+  uint64_t bytes_written = 0;     // packs and indexes, as stored
+  uint64_t packs_written = 0;
+};
+
+class Repository {
+ public:
+  // Creates a repository in an empty `backend` and its keystore in `keystore_dir`. The keystore
+  // is written before the config, so a crash leaves at worst an unused keystore.
+  static Result<std::unique_ptr<Repository>> Init(std::unique_ptr<storage::Backend> backend,
+                                                  const std::string& keystore_dir,
+                                                  ByteSpan passphrase, const InitOptions& options);
+  // Opens the repository in `backend` with the keystore found in `keystore_dir`.
+  // kNotFound tagged kRepositoryMissing when there is no config; kFailedPrecondition tagged
+  // kFormatVersion for a newer format; kNotFound tagged kKeystore when the keystore is missing;
+  // kUnauthenticated for a wrong passphrase; kDataLoss when the config does not match the
+  // keystore.
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<storage::Backend> backend,
+                                                  const std::string& keystore_dir,
+                                                  const PassphraseSource& passphrase);
+  ~Repository();
+
+  const RepoConfig& config() const { return config_; }
+  const RepoKeys& keys() const { return keys_; }
+  storage::Backend* backend() const { return backend_.get(); }
+  const std::string& keystore_path() const { return keystore_path_; }
+  EpochKeyLookup epoch_keys() const;
+
+  // --- index -------------------------------------------------------------------------------
+
+  // Loads every index object. With `adopt`, packs that no index lists (left by an interrupted
+  // backup) have their headers read, are added, and get an index object of their own. A pack
+  // whose header fails to authenticate is left alone (check reports it).
+  Status LoadIndex(bool adopt);
+  const Index& index() const { return index_; }
+  // Packs found by the last LoadIndex that no index lists (before adoption), with their sizes.
+  const std::vector<storage::ObjectInfo>& unindexed_packs() const { return unindexed_packs_; }
+  // Index objects that failed to load in the last LoadIndex, with the reason.
+  const std::vector<std::pair<Id, Status>>& bad_indexes() const { return bad_indexes_; }
+
+  // --- writing -----------------------------------------------------------------------------
+
+  void set_compression(CompressionMode mode) { compression_ = mode; }
+  // Stores a blob whose id is `id` unless the repository has it or this session is already
+  // storing it. Returns true when this call stored it.
+  Result<bool> SaveBlob(BlobType type, const Id& id, ByteSpan data);
+  // Makes every blob saved so far durable and indexed.
+  Status Flush();
+  // Writes a snapshot. REQUIRES: Flush() succeeded after the last SaveBlob. Sets snapshot->id.
+  Status SaveSnapshot(Snapshot* snapshot);
+  WriteStats write_stats() const;
+
+  // --- reading -----------------------------------------------------------------------------
+
+  std::unique_ptr<BlobReader> NewBlobReader();
+  Result<std::unique_ptr<BlobIdHasher>> NewHasher() const { return BlobIdHasher::Create(keys_); }
+  // Every snapshot, oldest first. Snapshots that fail to load are reported through `bad`
+  // (if given) and skipped; otherwise the first failure is returned.
+  Result<std::vector<Snapshot>> LoadSnapshots(std::vector<std::pair<Id, Status>>* bad = nullptr);
+  Result<Snapshot> LoadSnapshot(const Id& id);
+  // Resolves "latest" or a unique prefix of a snapshot id. kNotFound or kInvalidArgument
+  // (ambiguous prefix).
+  Result<Id> ResolveSnapshot(std::string_view name);
+
+  // Reads and authenticates a pack's header (see ReadPackHeader in pack.h).
+  Result<PackHeaderInfo> ReadPackHeader(const Id& pack_id, uint64_t pack_size);
+
+ private:
+  Repository(std::unique_ptr<storage::Backend> backend, RepoConfig config, RepoKeys keys,
+             std::string keystore_path);
+
+  bool Claim(const Id& id);
+  std::unique_ptr<PackWriter> AcquireWriter(BlobType type);
+  void ReleaseWriter(BlobType type, std::unique_ptr<PackWriter> writer);
+  Status FinishPack(PackWriter* writer);
+  void CommitLoop();
+  Status CommitPack(FinishedPack pack);
+  Status WriteIndex(std::vector<IndexedPack> packs);
+  Status FirstError();
+  void RecordError(const Status& s);
+
+  std::unique_ptr<storage::Backend> backend_;
+  RepoConfig config_;
+  RepoKeys keys_;
+  std::string keystore_path_;
+  CompressionMode compression_ = CompressionMode::kDefault;
+
+  Index index_;
+  std::vector<storage::ObjectInfo> unindexed_packs_;
+  std::vector<std::pair<Id, Status>> bad_indexes_;
+
+  std::mutex claims_mu_;
+  std::unordered_set<Id, IdHash> claims_;  // saved this session, not yet indexed
+
+  std::mutex writers_mu_;
+  std::vector<std::unique_ptr<PackWriter>> free_data_writers_;
+  std::vector<std::unique_ptr<PackWriter>> free_tree_writers_;
+
+  // Finished packs wait here for the commit thread; the bound keeps writers from running far
+  // ahead of the disk.
+  BoundedQueue<FinishedPack> commit_queue_{2};
+  std::thread committer_;
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  size_t commits_in_flight_ = 0;
+  std::vector<IndexedPack> unwritten_index_;  // committed packs not yet in an index object
+  Status first_error_;
+  std::atomic<bool> failed_{false};
+
+  mutable std::mutex stats_mu_;
+  WriteStats stats_;
+};
+
+}  // namespace phivault::repo

@@ -1,0 +1,269 @@
+#include "phivault/repo/repository.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <random>
+#include <thread>
+
+#include "phivault/storage/mem_backend.h"
+
+namespace phivault::repo {
+namespace {
+
+// A backend shared by several Repository objects (as two processes would share a directory).
+class SharedBackend : public storage::Backend {
+ public:
+  explicit SharedBackend(storage::MemBackend* inner) : inner_(inner) {}
+  std::string Location() const override { return "shared memory"; }
+  Result<std::unique_ptr<storage::ObjectWriter>> Create(const storage::ObjectName& n) override {
+    return inner_->Create(n);
+  }
+  Status ReadAt(const storage::ObjectName& n, uint64_t o, MutableByteSpan out) override {
+    return inner_->ReadAt(n, o, out);
+  }
+  Result<Bytes> ReadAll(const storage::ObjectName& n) override { return inner_->ReadAll(n); }
+  Result<storage::ObjectInfo> Stat(const storage::ObjectName& n) override {
+    return inner_->Stat(n);
+  }
+  Status List(storage::ObjectKind k,
+              const std::function<Status(const storage::ObjectInfo&)>& fn) override {
+    return inner_->List(k, fn);
+  }
+  Status Remove(const storage::ObjectName& n) override { return inner_->Remove(n); }
+
+ private:
+  storage::MemBackend* inner_;
+};
+
+Bytes Data(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Bytes out(n);
+  for (auto& b : out) b = static_cast<uint8_t>(rng() % 13);
+  return out;
+}
+
+class RepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/phivault-repo-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    keystore_dir_ = tmpl;
+    options_.kdf = crypto::Argon2idParams{keys::kMinArgon2MemoryKib, 1, 2};
+    options_.pack_size = 1 << 20;  // small packs so tests make several
+    auto repo = Repository::Init(std::make_unique<SharedBackend>(&store_), keystore_dir_,
+                                 AsBytes("s3cret phrase"), options_);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(*repo);
+  }
+  void TearDown() override {
+    repo_.reset();
+    ASSERT_EQ(system(("rm -rf '" + keystore_dir_ + "'").c_str()), 0);
+  }
+
+  Result<std::unique_ptr<Repository>> Reopen(std::string passphrase = "s3cret phrase") {
+    return Repository::Open(std::make_unique<SharedBackend>(&store_), keystore_dir_,
+                            [passphrase]() -> Result<SecretBytes> {
+                              return SecretBytes(AsBytes(passphrase));
+                            });
+  }
+
+  Id Save(Repository* repo, BlobType type, const Bytes& data) {
+    auto hasher = repo->NewHasher();
+    Id id = *(*hasher)->Compute(type, data);
+    auto saved = repo->SaveBlob(type, id, data);
+    EXPECT_TRUE(saved.ok()) << saved.status().ToString();
+    return id;
+  }
+
+  size_t Count(storage::ObjectKind kind) {
+    size_t n = 0;
+    EXPECT_TRUE(store_.List(kind, [&](const storage::ObjectInfo&) {
+      ++n;
+      return OkStatus();
+    }).ok());
+    return n;
+  }
+
+  storage::MemBackend store_;
+  std::string keystore_dir_;
+  InitOptions options_;
+  std::unique_ptr<Repository> repo_;
+};
+
+TEST_F(RepositoryTest, SavedBlobsReadBackAfterReopen) {
+  std::map<Id, Bytes> saved;
+  for (int i = 0; i < 40; ++i) {
+    Bytes d = Data(i % 3 == 0 ? 400000 : 2000 + static_cast<size_t>(i), static_cast<uint64_t>(i));
+    saved[Save(repo_.get(), BlobType::kData, d)] = d;
+  }
+  ASSERT_TRUE(repo_->Flush().ok());
+  EXPECT_GE(Count(storage::ObjectKind::kPack), 2u);
+  EXPECT_GE(Count(storage::ObjectKind::kIndex), 1u);
+
+  auto again = Reopen();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_TRUE((*again)->LoadIndex(false).ok());
+  EXPECT_EQ((*again)->index().blob_count(), saved.size());
+  auto reader = (*again)->NewBlobReader();
+  for (const auto& [id, data] : saved) {
+    auto blob = reader->Load(id, BlobType::kData);
+    ASSERT_TRUE(blob.ok()) << blob.status().ToString();
+    EXPECT_TRUE(std::equal(blob->begin(), blob->end(), data.begin(), data.end()));
+  }
+}
+
+TEST_F(RepositoryTest, DeduplicatesWithinAndAcrossSessions) {
+  Bytes d = Data(100000, 1);
+  Id id = Save(repo_.get(), BlobType::kData, d);
+  auto again = repo_->SaveBlob(BlobType::kData, id, d);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  ASSERT_TRUE(repo_->Flush().ok());
+  EXPECT_EQ(repo_->write_stats().blobs_added, 1u);
+
+  auto second = Reopen();
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE((*second)->LoadIndex(true).ok());
+  auto third = (*second)->SaveBlob(BlobType::kData, id, d);
+  ASSERT_TRUE(third.ok());
+  EXPECT_FALSE(*third);
+}
+
+TEST_F(RepositoryTest, ConcurrentSaversProduceAConsistentIndex) {
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::map<Id, Bytes> saved;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto hasher = repo_->NewHasher();
+      for (int i = 0; i < 60; ++i) {
+        // Overlapping seeds between threads exercise in-session deduplication.
+        Bytes d = Data(20000 + static_cast<size_t>(i) * 1000, static_cast<uint64_t>(i + t * 30));
+        Id id = *(*hasher)->Compute(BlobType::kData, d);
+        ASSERT_TRUE(repo_->SaveBlob(BlobType::kData, id, d).ok());
+        std::lock_guard<std::mutex> lock(mu);
+        saved[id] = d;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(repo_->Flush().ok());
+  EXPECT_EQ(repo_->write_stats().blobs_added, saved.size());
+  auto again = Reopen();
+  ASSERT_TRUE((*again)->LoadIndex(false).ok());
+  EXPECT_EQ((*again)->index().blob_count(), saved.size());
+  EXPECT_TRUE((*again)->unindexed_packs().empty());
+}
+
+TEST_F(RepositoryTest, WrongPassphraseIsUnauthenticated) {
+  auto r = Reopen("wrong phrase");
+  EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+}
+
+TEST_F(RepositoryTest, MissingKeystoreIsTagged) {
+  ASSERT_EQ(system(("rm -rf '" + keystore_dir_ + "'").c_str()), 0);
+  auto r = Reopen();
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(r.status().tag(), ErrorTag::kKeystore);
+}
+
+TEST_F(RepositoryTest, EditedConfigIsRefused) {
+  ASSERT_TRUE(store_.MutateForTesting({storage::ObjectKind::kConfig, ""}, [](Bytes& b) {
+    std::string s(b.begin(), b.end());
+    s.replace(s.find("\"min\": 65536"), 12, "\"min\": 65537");
+    b.assign(s.begin(), s.end());
+  }).ok());
+  EXPECT_EQ(Reopen().status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(RepositoryTest, NewerFormatIsRefusedBeforeAskingForThePassphrase) {
+  ASSERT_TRUE(store_.MutateForTesting({storage::ObjectKind::kConfig, ""}, [](Bytes& b) {
+    std::string s(b.begin(), b.end());
+    s.replace(s.find("\"version\": 1"), 12, "\"version\": 7");
+    b.assign(s.begin(), s.end());
+  }).ok());
+  bool asked = false;
+  auto r = Repository::Open(std::make_unique<SharedBackend>(&store_), keystore_dir_,
+                            [&]() -> Result<SecretBytes> {
+                              asked = true;
+                              return SecretBytes(AsBytes("s3cret phrase"));
+                            });
+  EXPECT_EQ(r.status().tag(), ErrorTag::kFormatVersion);
+  EXPECT_FALSE(asked);
+}
+
+TEST_F(RepositoryTest, NoRepositoryIsTagged) {
+  storage::MemBackend empty;
+  auto r = Repository::Open(std::make_unique<SharedBackend>(&empty), keystore_dir_,
+                            []() -> Result<SecretBytes> { return SecretBytes(); });
+  EXPECT_EQ(r.status().tag(), ErrorTag::kRepositoryMissing);
+}
+
+TEST_F(RepositoryTest, UnindexedPacksAreAdoptedAndReused) {
+  Bytes d = Data(300000, 3);
+  Id id = Save(repo_.get(), BlobType::kData, d);
+  ASSERT_TRUE(repo_->Flush().ok());
+  // Simulate a backup killed after its pack was committed but before its index was written.
+  std::vector<storage::ObjectName> indexes;
+  ASSERT_TRUE(store_.List(storage::ObjectKind::kIndex, [&](const storage::ObjectInfo& i) {
+    indexes.push_back(i.name);
+    return OkStatus();
+  }).ok());
+  for (const auto& n : indexes) ASSERT_TRUE(store_.Remove(n).ok());
+
+  auto again = Reopen();
+  ASSERT_TRUE((*again)->LoadIndex(false).ok());
+  EXPECT_EQ((*again)->unindexed_packs().size(), 1u);
+  EXPECT_FALSE((*again)->index().Contains(id));
+
+  auto adopter = Reopen();
+  ASSERT_TRUE((*adopter)->LoadIndex(true).ok());
+  EXPECT_TRUE((*adopter)->index().Contains(id));
+  auto reused = (*adopter)->SaveBlob(BlobType::kData, id, d);
+  ASSERT_TRUE(reused.ok());
+  EXPECT_FALSE(*reused);
+  EXPECT_EQ(Count(storage::ObjectKind::kIndex), 1u);  // the adoption wrote one
+}
+
+TEST_F(RepositoryTest, CorruptedFrameIsNamedOnRead) {
+  Bytes d = Data(200000, 4);
+  Id id = Save(repo_.get(), BlobType::kData, d);
+  ASSERT_TRUE(repo_->Flush().ok());
+  std::string pack_hex;
+  ASSERT_TRUE(store_.List(storage::ObjectKind::kPack, [&](const storage::ObjectInfo& i) {
+    pack_hex = i.name.id;
+    return OkStatus();
+  }).ok());
+  ASSERT_TRUE(store_.MutateForTesting({storage::ObjectKind::kPack, pack_hex},
+                                      [](Bytes& b) { b[100] ^= 1; }).ok());
+  auto again = Reopen();
+  ASSERT_TRUE((*again)->LoadIndex(false).ok());
+  auto blob = (*again)->NewBlobReader()->Load(id, BlobType::kData);
+  EXPECT_EQ(blob.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(blob.status().message().find(pack_hex), std::string_view::npos);
+}
+
+TEST_F(RepositoryTest, SnapshotsResolveByPrefixAndLatest) {
+  ASSERT_TRUE(repo_->Flush().ok());
+  Snapshot a, b;
+  a.time_ns = 1000;
+  a.paths = {"/a"};
+  a.host = "h";
+  b = a;
+  b.time_ns = 2000;
+  ASSERT_TRUE(repo_->SaveSnapshot(&a).ok());
+  ASSERT_TRUE(repo_->SaveSnapshot(&b).ok());
+  EXPECT_EQ(*repo_->ResolveSnapshot("latest"), b.id);
+  EXPECT_EQ(*repo_->ResolveSnapshot(a.id.Hex().substr(0, 10)), a.id);
+  EXPECT_EQ(repo_->ResolveSnapshot("ffffffffffffffff").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(repo_->ResolveSnapshot("not-hex").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(repo_->ResolveSnapshot("").status().code(), StatusCode::kInvalidArgument);
+  auto all = repo_->LoadSnapshots();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, a.id);
+}
+
+}  // namespace
+}  // namespace phivault::repo
