@@ -30,6 +30,19 @@ Status WriteAll(int fd, ByteSpan data, std::string_view what) {
   return OkStatus();
 }
 
+Status PwriteAll(int fd, ByteSpan data, uint64_t offset, std::string_view what) {
+  while (!data.empty()) {
+    ssize_t n = pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, std::string("write ") + std::string(what));
+    }
+    data = data.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return OkStatus();
+}
+
 Status PreadExact(int fd, MutableByteSpan out, uint64_t offset, std::string_view what) {
   size_t done = 0;
   while (done < out.size()) {

@@ -50,6 +50,8 @@ Result<Bytes> ReadFile(const std::string& path);
 
 // Writes `data` to `fd` completely, retrying short writes and EINTR.
 Status WriteAll(int fd, ByteSpan data, std::string_view what);
+// Writes `data` to `fd` at `offset` completely, retrying short writes and EINTR.
+Status PwriteAll(int fd, ByteSpan data, uint64_t offset, std::string_view what);
 // Reads exactly `out.size()` bytes at `offset`. A short read is kDataLoss ("truncated").
 Status PreadExact(int fd, MutableByteSpan out, uint64_t offset, std::string_view what);
 

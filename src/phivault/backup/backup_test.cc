@@ -1,0 +1,179 @@
+// Backup, restore and check through the libraries, on a real directory tree and a local
+// repository in a temporary directory.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "phivault/backup/archiver.h"
+#include "phivault/backup/checker.h"
+#include "phivault/backup/restorer.h"
+#include "phivault/base/file_util.h"
+#include "phivault/storage/local_backend.h"
+
+namespace phivault::backup {
+namespace {
+
+void WriteFile(const std::string& path, const Bytes& data) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+Bytes Random(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Bytes out(n);
+  for (auto& b : out) b = static_cast<uint8_t>(rng());
+  return out;
+}
+
+Bytes Slurp(const std::string& path) { return ReadFile(path).value_or(Bytes{}); }
+
+class BackupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/phivault-backup-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    src_ = dir_ + "/src";
+    ASSERT_TRUE(MakeDirs(src_ + "/sub/deeper", 0755).ok());
+    WriteFile(src_ + "/big.bin", Random(3 << 20, 1));
+    WriteFile(src_ + "/small.txt", Bytes{'h', 'i'});
+    WriteFile(src_ + "/empty", Bytes{});
+    WriteFile(src_ + "/sub/deeper/copy.bin", Random(3 << 20, 1));
+    ASSERT_EQ(symlink("big.bin", (src_ + "/link").c_str()), 0);
+    OpenRepo();
+  }
+  void TearDown() override {
+    repo_.reset();
+    ASSERT_EQ(std::system(("rm -rf '" + dir_ + "'").c_str()), 0);
+  }
+
+  void OpenRepo() {
+    repo::InitOptions options;
+    options.kdf = crypto::Argon2idParams{keys::kMinArgon2MemoryKib, 1, 2};
+    options.pack_size = 1 << 20;
+    auto backend = storage::LocalBackend::Create(dir_ + "/repo");
+    ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+    auto repo = repo::Repository::Init(std::move(*backend), dir_ + "/keys", AsBytes("pw"),
+                                       options);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(*repo);
+  }
+
+  BackupResult Backup() {
+    BackupOptions options;
+    options.paths = {src_};
+    options.cache_dir = dir_ + "/cache";
+    EXPECT_TRUE(repo_->LoadIndex(true).ok());
+    Archiver archiver(repo_.get());
+    auto r = archiver.Run(options);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(*r) : BackupResult{};
+  }
+
+  std::string dir_;
+  std::string src_;
+  std::unique_ptr<repo::Repository> repo_;
+};
+
+TEST_F(BackupTest, RestoreReproducesTheTree) {
+  BackupResult b = Backup();
+  EXPECT_EQ(b.snapshot.summary.files_new, 4u);
+  EXPECT_TRUE(b.unreadable.empty());
+  Restorer restorer(repo_.get());
+  RestoreOptions options;
+  options.target = dir_ + "/out";
+  auto r = restorer.Run(b.snapshot.tree, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->failures.empty());
+  EXPECT_EQ(r->files, 4u);
+  EXPECT_EQ(r->symlinks, 1u);
+  const std::string out = dir_ + "/out" + src_;
+  EXPECT_EQ(Slurp(out + "/big.bin"), Slurp(src_ + "/big.bin"));
+  EXPECT_EQ(Slurp(out + "/sub/deeper/copy.bin"), Slurp(src_ + "/big.bin"));
+  EXPECT_EQ(Slurp(out + "/small.txt"), (Bytes{'h', 'i'}));
+  char target[64] = {};
+  ASSERT_EQ(readlink((out + "/link").c_str(), target, sizeof target - 1), 7);
+  EXPECT_STREQ(target, "big.bin");
+}
+
+TEST_F(BackupTest, DuplicateContentIsStoredOnce) {
+  BackupResult b = Backup();
+  // Two 3 MiB copies of the same random data: about 3 MiB stored, not 6.
+  EXPECT_LT(b.snapshot.summary.bytes_added, 4u << 20);
+  EXPECT_GT(b.snapshot.summary.bytes_added, 3u << 20);
+}
+
+TEST_F(BackupTest, SecondBackupReadsNothingUnchanged) {
+  Backup();
+  BackupResult second = Backup();
+  EXPECT_EQ(second.snapshot.summary.files_unchanged, 4u);
+  EXPECT_EQ(second.snapshot.summary.bytes_read, 0u);
+  WriteFile(src_ + "/small.txt", Bytes{'h', 'o'});
+  BackupResult third = Backup();
+  EXPECT_EQ(third.snapshot.summary.files_changed, 1u);
+  EXPECT_EQ(third.snapshot.summary.files_unchanged, 3u);
+  EXPECT_EQ(third.snapshot.summary.bytes_read, 2u);
+}
+
+TEST_F(BackupTest, CheckFindsAFlippedBitAndRestoreRefusesTheFile) {
+  BackupResult b = Backup();
+  Checker clean(repo_.get());
+  auto ok = clean.Run(CheckOptions{true, 0});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok->problems.empty());
+
+  // Flip one bit in the middle of every data pack.
+  std::vector<std::string> packs;
+  ASSERT_TRUE(repo_->backend()->List(storage::ObjectKind::kPack,
+                                     [&](const storage::ObjectInfo& i) {
+                                       packs.push_back(i.name.id);
+                                       return OkStatus();
+                                     }).ok());
+  auto* local = dynamic_cast<storage::LocalBackend*>(repo_->backend());
+  ASSERT_NE(local, nullptr);
+  size_t flipped = 0;
+  for (const std::string& id : packs) {
+    std::string path = local->PathOf({storage::ObjectKind::kPack, id});
+    Bytes data = Slurp(path);
+    if (data.size() < (1u << 20)) continue;  // leave the tree pack alone
+    data[data.size() / 2] ^= 0x10;
+    chmod(path.c_str(), 0600);
+    WriteFile(path, data);
+    ++flipped;
+  }
+  ASSERT_GT(flipped, 0u);
+
+  Checker checker(repo_.get());
+  auto report = checker.Run(CheckOptions{true, 0});
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->problems.size(), flipped);
+  EXPECT_EQ(report->problems[0].error.code(), StatusCode::kDataLoss);
+  EXPECT_EQ(report->problems[0].object.rfind("pack ", 0), 0u);
+
+  Restorer restorer(repo_.get());
+  RestoreOptions options;
+  options.target = dir_ + "/out";
+  auto r = restorer.Run(b.snapshot.tree, options);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->data_loss);
+  struct stat st;
+  EXPECT_NE(lstat((dir_ + "/out" + src_ + "/big.bin").c_str(), &st), 0)
+      << "a file with unverifiable content must not be left in the target";
+  EXPECT_EQ(Slurp(dir_ + "/out" + src_ + "/small.txt"), (Bytes{'h', 'i'}));
+}
+
+TEST(ExcludeTest, PatternsMatchNamesOrWholePaths) {
+  EXPECT_TRUE(IsExcluded({"*.tmp"}, "/a/b/x.tmp"));
+  EXPECT_FALSE(IsExcluded({"*.tmp"}, "/a/b/x.tmpl"));
+  EXPECT_TRUE(IsExcluded({"/a/*/x"}, "/a/b/x"));
+  EXPECT_FALSE(IsExcluded({"/a/*/x"}, "/a/b/c/x"));
+  EXPECT_FALSE(IsExcluded({}, "/a"));
+}
+
+}  // namespace
+}  // namespace phivault::backup

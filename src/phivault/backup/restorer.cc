@@ -1,0 +1,316 @@
+#include "phivault/backup/restorer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "phivault/backup/tree_walk.h"
+#include "phivault/base/file_util.h"
+#include "phivault/base/log.h"
+
+namespace phivault::backup {
+namespace {
+
+using repo::Node;
+using repo::NodeType;
+
+constexpr uint64_t kBatchBytes = 8u << 20;
+constexpr size_t kBatchFiles = 128;
+
+struct PlannedFile {
+  std::string rel;  // path relative to the target (the snapshot path without its leading '/')
+  Node node;
+};
+
+struct PlannedLink {
+  std::string rel;
+  std::string first_rel;  // the restored file it links to
+};
+
+struct timespec MtimeOf(const Node& n) {
+  struct timespec ts;
+  ts.tv_sec = n.mtime_sec;
+  ts.tv_nsec = n.mtime_nsec;
+  return ts;
+}
+
+class RestoreRun {
+ public:
+  RestoreRun(repo::Repository* repo, const RestoreOptions& options, RestoreProgress* progress)
+      : repo_(repo), options_(options), progress_(progress), is_root_(geteuid() == 0) {}
+
+  Result<RestoreResult> Run(const Id& root);
+
+ private:
+  bool Cancelled() const { return options_.cancel != nullptr && options_.cancel->load(); }
+  void Failure(const std::string& rel, Status error);
+  Status Plan(const Id& root);
+  Result<WalkAction> PlanNode(const std::string& path, const Node& node);
+  Status CreateSpecial(const std::string& rel, const Node& node);
+  void WorkerLoop();
+  Status RestoreFile(repo::BlobReader* reader, const PlannedFile& file);
+  Status SetMetadata(int fd, const Node& node);
+  void RestoreLinks();
+  void FinishDirectories();
+
+  repo::Repository* repo_;
+  const RestoreOptions& options_;
+  RestoreProgress* progress_;
+  const bool is_root_;
+  UniqueFd target_;
+
+  std::vector<PlannedFile> dirs_;
+  std::vector<PlannedFile> files_;
+  std::vector<PlannedLink> links_;
+  std::map<std::pair<uint64_t, uint64_t>, std::string> link_groups_;
+  std::vector<std::pair<size_t, size_t>> batches_;
+  std::atomic<size_t> next_batch_{0};
+
+  std::mutex mu_;
+  RestoreResult result_;
+  std::vector<bool> file_ok_;
+};
+
+void RestoreRun::Failure(const std::string& rel, Status error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error.code() == StatusCode::kDataLoss) result_.data_loss = true;
+  result_.failures.push_back(RestoreFailure{"/" + rel, std::move(error)});
+}
+
+Result<WalkAction> RestoreRun::PlanNode(const std::string& path, const Node& node) {
+  if (Cancelled()) return CancelledError("restore interrupted");
+  if (!IsIncluded(options_.includes, path)) return WalkAction::kSkipSubtree;
+  std::string rel = path.substr(1);
+  if (IsOnlyAncestor(options_.includes, path) && node.type != NodeType::kDirectory) {
+    return WalkAction::kSkipSubtree;
+  }
+  switch (node.type) {
+    case NodeType::kDirectory:
+      if (mkdirat(target_.get(), rel.c_str(), 0700) != 0 && errno != EEXIST) {
+        return ErrnoToStatus(errno, "create directory " + path);
+      }
+      dirs_.push_back(PlannedFile{rel, node});
+      dirs_.back().node.content.clear();
+      break;
+    case NodeType::kFile:
+      if (node.links > 1) {
+        auto key = std::make_pair(node.device, node.inode);
+        auto [it, first] = link_groups_.try_emplace(key, rel);
+        if (!first) {
+          links_.push_back(PlannedLink{rel, it->second});
+          break;
+        }
+      }
+      progress_->files_total.fetch_add(1, std::memory_order_relaxed);
+      progress_->bytes_total.fetch_add(node.size, std::memory_order_relaxed);
+      files_.push_back(PlannedFile{rel, node});
+      break;
+    default: {
+      Status s = CreateSpecial(rel, node);
+      if (!s.ok()) Failure(rel, std::move(s));
+      break;
+    }
+  }
+  return WalkAction::kContinue;
+}
+
+Status RestoreRun::CreateSpecial(const std::string& rel, const Node& node) {
+  const int dir = target_.get();
+  switch (node.type) {
+    case NodeType::kSymlink:
+      if (symlinkat(node.target.c_str(), dir, rel.c_str()) != 0) {
+        return ErrnoToStatus(errno, "create symlink /" + rel);
+      }
+      ++result_.symlinks;
+      break;
+    case NodeType::kFifo:
+      if (mkfifoat(dir, rel.c_str(), 0600) != 0) return ErrnoToStatus(errno, "create fifo /" + rel);
+      ++result_.special;
+      break;
+    case NodeType::kCharDevice:
+    case NodeType::kBlockDevice: {
+      mode_t kind = node.type == NodeType::kCharDevice ? S_IFCHR : S_IFBLK;
+      if (mknodat(dir, rel.c_str(), kind | 0600, static_cast<dev_t>(node.rdev)) != 0) {
+        return ErrnoToStatus(errno, "create device /" + rel);
+      }
+      ++result_.special;
+      break;
+    }
+    case NodeType::kSocket:
+      ++result_.skipped_sockets;  // a socket is created by the program that listens on it
+      return OkStatus();
+    default:
+      return OkStatus();
+  }
+  if (is_root_ && fchownat(dir, rel.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoToStatus(errno, "set owner of /" + rel);
+  }
+  if (node.type != NodeType::kSymlink && fchmodat(dir, rel.c_str(), node.mode, 0) != 0) {
+    return ErrnoToStatus(errno, "set mode of /" + rel);
+  }
+  struct timespec times[2] = {MtimeOf(node), MtimeOf(node)};
+  if (utimensat(dir, rel.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoToStatus(errno, "set mtime of /" + rel);
+  }
+  return OkStatus();
+}
+
+Status RestoreRun::Plan(const Id& root) {
+  auto reader = repo_->NewBlobReader();
+  PHV_RETURN_IF_ERROR(WalkTree(reader.get(), root, [this](const std::string& p, const Node& n) {
+    return PlanNode(p, n);
+  }));
+  size_t begin = 0;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < files_.size(); ++i) {
+    bytes += files_[i].node.size;
+    if (bytes >= kBatchBytes || i + 1 - begin >= kBatchFiles || i + 1 == files_.size()) {
+      batches_.emplace_back(begin, i + 1);
+      begin = i + 1;
+      bytes = 0;
+    }
+  }
+  file_ok_.assign(files_.size(), false);
+  return OkStatus();
+}
+
+Status RestoreRun::SetMetadata(int fd, const Node& node) {
+  if (is_root_ && fchown(fd, node.uid, node.gid) != 0) return ErrnoToStatus(errno, "set owner");
+  if (fchmod(fd, node.mode) != 0) return ErrnoToStatus(errno, "set mode");
+  struct timespec times[2] = {MtimeOf(node), MtimeOf(node)};
+  if (futimens(fd, times) != 0) return ErrnoToStatus(errno, "set mtime");
+  return OkStatus();
+}
+
+Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file) {
+  int fd = openat(target_.get(), file.rel.c_str(),
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return AlreadyExistsError("exists in the target; not overwritten");
+    return ErrnoToStatus(errno, "create");
+  }
+  UniqueFd owner(fd);
+  const Node& node = file.node;
+  bool sparse = false;
+  for (const repo::Extent& e : node.content) sparse = sparse || e.hole;
+  if (sparse && ftruncate(fd, static_cast<off_t>(node.size)) != 0) {
+    return ErrnoToStatus(errno, "set size");
+  }
+  uint64_t offset = 0;
+  uint64_t verified = 0;
+  for (const repo::Extent& e : node.content) {
+    if (!e.hole) {
+      PHV_ASSIGN_OR_RETURN(ByteSpan blob, reader->Load(e.blob, repo::BlobType::kData));
+      if (blob.size() != e.length) {
+        return DataLossError("blob " + e.blob.Hex() + " has " + std::to_string(blob.size()) +
+                             " bytes, the tree says " + std::to_string(e.length));
+      }
+      PHV_RETURN_IF_ERROR(PwriteAll(fd, blob, offset, "file content"));
+      verified += blob.size();
+    }
+    offset += e.length;
+    progress_->bytes_done.fetch_add(e.length, std::memory_order_relaxed);
+  }
+  if (offset != node.size) {
+    return DataLossError("content list covers " + std::to_string(offset) + " bytes, size is " +
+                         std::to_string(node.size));
+  }
+  PHV_RETURN_IF_ERROR(SetMetadata(fd, node));
+  std::lock_guard<std::mutex> lock(mu_);
+  result_.bytes_verified += verified;
+  result_.bytes += node.size;
+  ++result_.files;
+  return OkStatus();
+}
+
+void RestoreRun::WorkerLoop() {
+  auto reader = repo_->NewBlobReader();
+  while (!Cancelled()) {
+    size_t b = next_batch_.fetch_add(1);
+    if (b >= batches_.size()) return;
+    for (size_t i = batches_[b].first; i < batches_[b].second; ++i) {
+      const PlannedFile& f = files_[i];
+      Status s = RestoreFile(reader.get(), f);
+      progress_->files_done.fetch_add(1, std::memory_order_relaxed);
+      if (s.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        file_ok_[i] = true;
+        continue;
+      }
+      // A file that could not be completed must not stay behind looking restored.
+      if (s.code() != StatusCode::kAlreadyExists) unlinkat(target_.get(), f.rel.c_str(), 0);
+      Failure(f.rel, std::move(s));
+    }
+  }
+}
+
+void RestoreRun::RestoreLinks() {
+  std::map<std::string, bool> ok;
+  for (size_t i = 0; i < files_.size(); ++i) {
+    if (files_[i].node.links > 1) ok[files_[i].rel] = file_ok_[i];
+  }
+  for (const PlannedLink& l : links_) {
+    if (!ok[l.first_rel]) {
+      Failure(l.rel, NotFoundError("hard link to /" + l.first_rel + ", which was not restored"));
+      continue;
+    }
+    if (linkat(target_.get(), l.first_rel.c_str(), target_.get(), l.rel.c_str(), 0) != 0) {
+      Failure(l.rel, ErrnoToStatus(errno, "create hard link"));
+      continue;
+    }
+    ++result_.hardlinks;
+  }
+}
+
+void RestoreRun::FinishDirectories() {
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+    int fd = openat(target_.get(), it->rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      Failure(it->rel, ErrnoToStatus(errno, "open directory"));
+      continue;
+    }
+    UniqueFd owner(fd);
+    Status s = SetMetadata(fd, it->node);
+    if (!s.ok()) Failure(it->rel, std::move(s));
+    ++result_.dirs;
+  }
+}
+
+Result<RestoreResult> RestoreRun::Run(const Id& root) {
+  const auto started = std::chrono::steady_clock::now();
+  PHV_ASSIGN_OR_RETURN(std::string target, AbsolutePath(options_.target));
+  PHV_RETURN_IF_ERROR(MakeDirs(target, 0700));
+  int fd = open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, "open restore target " + target);
+  target_ = UniqueFd(fd);
+
+  PHV_RETURN_IF_ERROR(Plan(root));
+  unsigned threads = options_.threads;
+  if (threads == 0) threads = 2 * std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> workers;
+  for (unsigned i = 0; i < threads; ++i) workers.emplace_back([this] { WorkerLoop(); });
+  for (auto& t : workers) t.join();
+  if (Cancelled()) return CancelledError("restore interrupted");
+  RestoreLinks();
+  FinishDirectories();
+  if (fsync(target_.get()) != 0) PHV_LOG(kWarning, "fsync of the restore target failed");
+  result_.duration_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return std::move(result_);
+}
+
+}  // namespace
+
+Result<RestoreResult> Restorer::Run(const Id& root, const RestoreOptions& options) {
+  RestoreRun run(repo_, options, &progress_);
+  return run.Run(root);
+}
+
+}  // namespace phivault::backup

@@ -1,0 +1,120 @@
+// What every phivault command shares: the global flags, opening the repository named by them,
+// the passphrase prompt, the mapping from Status to the documented exit codes, user output
+// (text or --json) and the progress line.
+//
+// The three output channels stay apart: user output goes to stdout (results) and stderr
+// (progress, warnings, errors), the diagnostic log goes where --log-file says, and the audit
+// trail (a later feature) is data. Secrets never reach any of them.
+//
+// Thread safety: Globals is filled by the parser and then read-only. ProgressLine runs its own
+// thread; its callback must be safe to call from that thread.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "phivault/base/secret.h"
+#include "phivault/base/status.h"
+#include "phivault/repo/repository.h"
+
+namespace phivault::cli {
+
+// The documented exit codes (README.md, "Exit codes").
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,
+  kExitUsage = 2,
+  kExitPartial = 3,
+  kExitNoRepository = 10,
+  kExitWrongPassphrase = 11,
+  kExitDataLoss = 12,
+  kExitKeystore = 13,
+  kExitFormatVersion = 14,
+  kExitNotFound = 15,
+  kExitDiskFull = 16,
+  kExitInterrupted = 130,
+};
+
+int ExitCodeFor(const Status& status);
+
+struct Globals {
+  std::string repo;
+  std::string keystore;
+  std::string password_file;
+  std::string cache_dir;
+  std::string log_file;
+  std::string log_level = "warning";
+  bool json = false;
+  bool log_json = false;
+  bool quiet = false;
+};
+
+// Set by SIGINT/SIGTERM; long commands stop at the next safe point.
+extern std::atomic<bool> g_interrupted;
+void InstallSignalHandlers();
+
+// A command registered with the parser: its subcommand and what runs when it is chosen.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+// Each command file defines one of these.
+Command AddInitCommand(CLI::App& app, Globals& g);
+Command AddBackupCommand(CLI::App& app, Globals& g);
+Command AddSnapshotsCommand(CLI::App& app, Globals& g);
+Command AddLsCommand(CLI::App& app, Globals& g);
+Command AddRestoreCommand(CLI::App& app, Globals& g);
+Command AddCheckCommand(CLI::App& app, Globals& g);
+
+// The repository directory named by --repo / PHIVAULT_REPO. kInvalidArgument when none is given
+// or it names a kind of repository this build does not support.
+Result<std::string> RepositoryPath(const Globals& g);
+// The keystore directory: --keystore, PHIVAULT_KEYSTORE, or the per-user default.
+std::string KeystoreDir(const Globals& g);
+
+// Reads the passphrase from --password-file / PHIVAULT_PASSWORD_FILE, or else from the terminal
+// (asking twice when `confirm`). Never from an argument or another environment variable.
+Result<SecretBytes> ReadPassphrase(const Globals& g, bool confirm);
+
+// Opens and unlocks the repository; with `load_index`, loads the index (adopting leftover packs
+// when `adopt`).
+Result<std::unique_ptr<repo::Repository>> OpenRepository(const Globals& g, bool load_index,
+                                                         bool adopt);
+
+// Prints `status` as an error for the user (stderr, or a JSON object on stdout with --json) and
+// returns its exit code.
+int ReportError(const Globals& g, const Status& status);
+void PrintJson(const nlohmann::json& value);
+
+// "1.4 GiB", "512 B".
+std::string HumanBytes(uint64_t bytes);
+// Lossless text for a byte-string path in JSON: valid UTF-8 stays as it is, other bytes become
+// \xNN escapes (and a literal backslash is doubled).
+std::string PathForJson(std::string_view path);
+
+// A progress line on stderr, redrawn twice a second while it lives, shown only when stderr is a
+// terminal and output is not --json.
+class ProgressLine {
+ public:
+  ProgressLine(const Globals& g, std::function<std::string()> render);
+  ~ProgressLine();
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+
+ private:
+  void Clear();
+  std::function<std::string()> render_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  bool active_ = false;
+};
+
+}  // namespace phivault::cli

@@ -1,0 +1,70 @@
+// phivault init: creates a repository and its keystore, which is kept outside the repository.
+#include <iostream>
+
+#include "phivault/base/file_util.h"
+#include "phivault/cli/app.h"
+#include "phivault/keys/keystore.h"
+#include "phivault/storage/local_backend.h"
+
+namespace phivault::cli {
+namespace {
+
+struct InitFlags {
+  uint32_t kdf_memory_mib = 64;
+  uint32_t kdf_iterations = 3;
+};
+
+int RunInit(const Globals& g, const InitFlags& flags) {
+  auto path = RepositoryPath(g);
+  if (!path.ok()) return ReportError(g, path.status());
+  std::string keystore_dir = KeystoreDir(g);
+  Status outside = keys::CheckKeystoreOutsideRepository(keystore_dir, *path);
+  if (!outside.ok()) return ReportError(g, outside);
+
+  repo::InitOptions options;
+  options.kdf.memory_kib = flags.kdf_memory_mib * 1024;
+  options.kdf.iterations = flags.kdf_iterations;
+  if (options.kdf.memory_kib < keys::kMinArgon2MemoryKib) {
+    return ReportError(g, InvalidArgumentError("--kdf-memory-mib must be at least 64"));
+  }
+  auto passphrase = ReadPassphrase(g, /*confirm=*/true);
+  if (!passphrase.ok()) return ReportError(g, passphrase.status());
+  Status dir = MakeDirs(keystore_dir, 0700);
+  if (!dir.ok()) return ReportError(g, std::move(dir).WithTag(ErrorTag::kKeystore));
+
+  auto backend = storage::LocalBackend::Create(*path);
+  if (!backend.ok()) return ReportError(g, backend.status());
+  auto repo = repo::Repository::Init(std::move(*backend), keystore_dir, passphrase->span(),
+                                     options);
+  passphrase->Clear();
+  if (!repo.ok()) return ReportError(g, repo.status());
+
+  const std::string id = (*repo)->config().id.Hex();
+  if (g.json) {
+    PrintJson({{"repository_id", id},
+               {"repository", *path},
+               {"keystore", (*repo)->keystore_path()}});
+  } else {
+    std::cout << "created repository " << id.substr(0, 8) << " at " << *path << "\n"
+              << "keystore: " << (*repo)->keystore_path() << "\n"
+              << "Keep a copy of the keystore on separate media: without it and the "
+                 "passphrase the repository cannot be read.\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command AddInitCommand(CLI::App& app, Globals& g) {
+  auto flags = std::make_shared<InitFlags>();
+  CLI::App* sub = app.add_subcommand("init", "Create a repository and its keystore");
+  sub->add_option("--kdf-memory-mib", flags->kdf_memory_mib,
+                  "Argon2id memory for the passphrase slot, in MiB (at least 64)")
+      ->capture_default_str();
+  sub->add_option("--kdf-iterations", flags->kdf_iterations, "Argon2id passes")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  return Command{sub, [&g, flags] { return RunInit(g, *flags); }};
+}
+
+}  // namespace phivault::cli

@@ -1,0 +1,64 @@
+// phivault: encrypted, deduplicating backup with verified restores. Parses the command line and
+// runs one command; everything else lives in the libraries.
+#include <iostream>
+
+#include "phivault/base/log.h"
+#include "phivault/cli/app.h"
+
+namespace phivault::cli {
+namespace {
+
+Result<LogLevel> ParseLogLevel(const std::string& s) {
+  if (s == "debug") return LogLevel::kDebug;
+  if (s == "info") return LogLevel::kInfo;
+  if (s == "warning") return LogLevel::kWarning;
+  if (s == "error") return LogLevel::kError;
+  if (s == "off") return LogLevel::kOff;
+  return InvalidArgumentError("--log-level must be debug, info, warning, error or off");
+}
+
+int Main(int argc, char** argv) {
+  Globals g;
+  CLI::App app("phivault " PHIVAULT_VERSION
+               ": encrypted, deduplicating backup that proves its restores");
+  app.fallthrough();
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "phivault " PHIVAULT_VERSION);
+  app.add_option("--repo,-r", g.repo, "Repository directory (or set PHIVAULT_REPO)");
+  app.add_option("--keystore", g.keystore,
+                 "Directory holding the keystore, apart from the repository (or set "
+                 "PHIVAULT_KEYSTORE)");
+  app.add_option("--password-file", g.password_file,
+                 "File holding the passphrase (or set PHIVAULT_PASSWORD_FILE); otherwise it is "
+                 "asked on the terminal");
+  app.add_option("--cache-dir", g.cache_dir, "Directory for the encrypted files cache");
+  app.add_flag("--json", g.json, "Machine-readable output on stdout");
+  app.add_flag("--quiet,-q", g.quiet, "No progress line");
+  app.add_option("--log-file", g.log_file, "Append the diagnostic log to this file");
+  app.add_option("--log-level", g.log_level, "debug, info, warning (default), error, off");
+  app.add_flag("--log-json", g.log_json, "Diagnostic log as JSON lines");
+
+  std::vector<Command> commands = {AddInitCommand(app, g),      AddBackupCommand(app, g),
+                                   AddSnapshotsCommand(app, g), AddLsCommand(app, g),
+                                   AddRestoreCommand(app, g),   AddCheckCommand(app, g)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  auto level = ParseLogLevel(g.log_level);
+  if (!level.ok()) return ReportError(g, level.status());
+  Status logging = ConfigureLogging(LogOptions{*level, g.log_json, g.log_file});
+  if (!logging.ok()) return ReportError(g, logging);
+  InstallSignalHandlers();
+  for (const Command& c : commands) {
+    if (c.app->parsed()) return c.run();
+  }
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace phivault::cli
+
+int main(int argc, char** argv) { return phivault::cli::Main(argc, argv); }
