@@ -72,8 +72,8 @@ std::string SystemHostName() {
 }
 
 bool IsAllZero(ByteSpan data) {
-  return !data.empty() && data[0] == 0 && std::memcmp(data.data(), data.data() + 1,
-                                                      data.size() - 1) == 0;
+  return !data.empty() && data[0] == 0 &&
+         std::memcmp(data.data(), data.data() + 1, data.size() - 1) == 0;
 }
 
 void AppendHole(std::vector<Extent>* out, uint64_t length) {
@@ -163,8 +163,7 @@ class BackupRun {
   Node NodeFromStat(std::string name, const struct stat& st);
   Status AddRoot(const std::string& path);
   FsEntry* AncestorDir(const std::string& path);
-  void WalkEntry(FsEntry* parent, std::string name, const std::string& path,
-                 const struct stat& st);
+  void WalkEntry(FsEntry* parent, std::string name, const std::string& path, const struct stat& st);
   void WalkDir(FsEntry* dir, const std::string& path);
   void QueueFile(FsEntry* entry, const std::string& path, const struct stat& st);
   void Unreadable(const std::string& path, Status error);
@@ -172,8 +171,8 @@ class BackupRun {
   void ReaderLoop();
   Status ReadOneFile(const FileJob& job, repo::BlobIdHasher* hasher, Bytes* buffer,
                      std::vector<Extent>* out);
-  Status ReadRegion(int fd, uint64_t start, uint64_t end, repo::BlobIdHasher* hasher,
-                    Bytes* buffer, std::vector<Extent>* out, uint64_t* read_total);
+  Status ReadRegion(int fd, uint64_t start, uint64_t end, repo::BlobIdHasher* hasher, Bytes* buffer,
+                    std::vector<Extent>* out, uint64_t* read_total);
   Status EmitChunk(ByteSpan data, repo::BlobIdHasher* hasher, std::vector<Extent>* out);
   void SaverLoop();
 
@@ -313,11 +312,8 @@ void BackupRun::WalkEntry(FsEntry* parent, std::string name, const std::string& 
       e->node.target = std::move(target);
       break;
     }
-    case NodeType::kFile:
-      QueueFile(e, path, st);
-      break;
-    default:
-      break;
+    case NodeType::kFile: QueueFile(e, path, st); break;
+    default: break;
   }
 }
 
@@ -356,8 +352,8 @@ void BackupRun::QueueFile(FsEntry* entry, const std::string& path, const struct 
   job.entry = entry;
   job.path = path;
   job.hash = HashPath(path);
-  job.stamp = FileStamp{st.st_ino, static_cast<uint64_t>(st.st_size), ToNs(st.st_mtim),
-                        ToNs(st.st_ctim)};
+  job.stamp =
+      FileStamp{st.st_ino, static_cast<uint64_t>(st.st_size), ToNs(st.st_mtim), ToNs(st.st_ctim)};
   if (cache_ != nullptr) {
     job.known = cache_->Knows(job.hash);
     if (auto content = cache_->Lookup(job.hash, job.stamp, repo_->index())) {

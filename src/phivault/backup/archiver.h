@@ -33,10 +33,10 @@ struct BackupOptions {
   std::vector<std::string> paths;     // as given; made absolute by Run
   std::vector<std::string> excludes;  // fnmatch(3) patterns, see IsExcluded
   std::vector<std::string> tags;
-  std::string host;        // empty: the system's host name
-  std::string cache_dir;   // files cache directory; empty: FilesCache::DefaultDir()
-  bool use_cache = true;   // false: read every file
-  unsigned threads = 0;    // 0: one reader and one saver per core
+  std::string host;       // empty: the system's host name
+  std::string cache_dir;  // files cache directory; empty: FilesCache::DefaultDir()
+  bool use_cache = true;  // false: read every file
+  unsigned threads = 0;   // 0: one reader and one saver per core
   // Set from another thread (a signal handler's flag) to stop the backup early.
   const std::atomic<bool>* cancel = nullptr;
 };

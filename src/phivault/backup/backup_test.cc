@@ -1,13 +1,14 @@
 // Backup, restore and check through the libraries, on a real directory tree and a local
 // repository in a temporary directory.
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <random>
+
+#include <gtest/gtest.h>
 
 #include "phivault/backup/archiver.h"
 #include "phivault/backup/checker.h"
@@ -58,8 +59,7 @@ class BackupTest : public ::testing::Test {
     options.pack_size = 1 << 20;
     auto backend = storage::LocalBackend::Create(dir_ + "/repo");
     ASSERT_TRUE(backend.ok()) << backend.status().ToString();
-    auto repo = repo::Repository::Init(std::move(*backend), dir_ + "/keys", AsBytes("pw"),
-                                       options);
+    auto repo = repo::Repository::Init(std::move(*backend), dir_ + "/keys", AsBytes("pw"), options);
     ASSERT_TRUE(repo.ok()) << repo.status().ToString();
     repo_ = std::move(*repo);
   }
@@ -129,11 +129,13 @@ TEST_F(BackupTest, CheckFindsAFlippedBitAndRestoreRefusesTheFile) {
 
   // Flip one bit in the middle of every data pack.
   std::vector<std::string> packs;
-  ASSERT_TRUE(repo_->backend()->List(storage::ObjectKind::kPack,
-                                     [&](const storage::ObjectInfo& i) {
-                                       packs.push_back(i.name.id);
-                                       return OkStatus();
-                                     }).ok());
+  ASSERT_TRUE(repo_->backend()
+                  ->List(storage::ObjectKind::kPack,
+                         [&](const storage::ObjectInfo& i) {
+                           packs.push_back(i.name.id);
+                           return OkStatus();
+                         })
+                  .ok());
   auto* local = dynamic_cast<storage::LocalBackend*>(repo_->backend());
   ASSERT_NE(local, nullptr);
   size_t flipped = 0;

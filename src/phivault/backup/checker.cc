@@ -47,12 +47,12 @@ void CheckRun::Problem(std::string object, Status error) {
 }
 
 Status CheckRun::CheckIndexedPacks() {
-  PHV_RETURN_IF_ERROR(repo_->backend()->List(storage::ObjectKind::kPack,
-                                             [&](const storage::ObjectInfo& info) {
-                                               auto id = Id::FromHex(info.name.id);
-                                               if (id.ok()) pack_sizes_[*id] = info.size;
-                                               return OkStatus();
-                                             }));
+  PHV_RETURN_IF_ERROR(
+      repo_->backend()->List(storage::ObjectKind::kPack, [&](const storage::ObjectInfo& info) {
+        auto id = Id::FromHex(info.name.id);
+        if (id.ok()) pack_sizes_[*id] = info.size;
+        return OkStatus();
+      }));
   report_.packs = pack_sizes_.size();
   report_.unindexed_packs = repo_->unindexed_packs().size();
   for (const auto& [id, status] : repo_->bad_indexes()) Problem("index " + id.Hex(), status);
@@ -74,23 +74,23 @@ void CheckRun::CheckSnapshotTree(const repo::Snapshot& snap, repo::BlobReader* r
   std::string what = "snapshot " + snap.id.Hex();
   if (!trees_seen_.insert(snap.tree).second) return;
   ++report_.trees;
-  Status s = WalkTree(reader, snap.tree, [&](const std::string&, const repo::Node& node)
-                                             -> Result<WalkAction> {
-    if (node.type == repo::NodeType::kDirectory) {
-      if (!trees_seen_.insert(node.subtree).second) return WalkAction::kSkipSubtree;
-      ++report_.trees;
-      if (!index.Contains(node.subtree)) {
-        return NotFoundError("tree blob " + node.subtree.Hex() + " is not in the index");
-      }
-    }
-    for (const repo::Extent& e : node.content) {
-      if (e.hole || !blobs_seen_.insert(e.blob).second) continue;
-      if (!index.Contains(e.blob)) {
-        Problem(what, NotFoundError("data blob " + e.blob.Hex() + " is not in the index"));
-      }
-    }
-    return WalkAction::kContinue;
-  });
+  Status s = WalkTree(
+      reader, snap.tree, [&](const std::string&, const repo::Node& node) -> Result<WalkAction> {
+        if (node.type == repo::NodeType::kDirectory) {
+          if (!trees_seen_.insert(node.subtree).second) return WalkAction::kSkipSubtree;
+          ++report_.trees;
+          if (!index.Contains(node.subtree)) {
+            return NotFoundError("tree blob " + node.subtree.Hex() + " is not in the index");
+          }
+        }
+        for (const repo::Extent& e : node.content) {
+          if (e.hole || !blobs_seen_.insert(e.blob).second) continue;
+          if (!index.Contains(e.blob)) {
+            Problem(what, NotFoundError("data blob " + e.blob.Hex() + " is not in the index"));
+          }
+        }
+        return WalkAction::kContinue;
+      });
   if (!s.ok()) Problem(what, std::move(s));
 }
 
@@ -111,8 +111,7 @@ void CheckRun::CheckSnapshots() {
 Status CheckRun::ReadPack(const Id& id, uint64_t size, repo::BlobIdHasher* hasher,
                           repo::Decompressor* decompressor) {
   PHV_ASSIGN_OR_RETURN(repo::PackHeaderInfo info, repo_->ReadPackHeader(id, size));
-  PHV_ASSIGN_OR_RETURN(auto cipher, repo::ObjectCipher::Create(info.envelope,
-                                                               repo_->epoch_keys()));
+  PHV_ASSIGN_OR_RETURN(auto cipher, repo::ObjectCipher::Create(info.envelope, repo_->epoch_keys()));
   Bytes sealed, scratch, plain;
   uint64_t offset = repo::kEnvelopeSize;
   uint64_t blobs = 0;
@@ -124,7 +123,8 @@ Status CheckRun::ReadPack(const Id& id, uint64_t size, repo::BlobIdHasher* hashe
     if (!s.ok()) return std::move(s).WithContext("frame at offset " + std::to_string(offset));
     size_t in = 0;
     for (const repo::PackBlob& b : f.blobs) {
-      PHV_ASSIGN_OR_RETURN(Id actual, hasher->Compute(b.type, ByteSpan(plain).subspan(in, b.length)));
+      PHV_ASSIGN_OR_RETURN(Id actual,
+                           hasher->Compute(b.type, ByteSpan(plain).subspan(in, b.length)));
       if (actual != b.id) {
         return DataLossError("blob " + b.id.Hex() + " at frame offset " + std::to_string(offset) +
                              ": content does not match its id");
@@ -170,11 +170,11 @@ void CheckRun::ReadPacks() {
 Result<CheckReport> CheckRun::Run() {
   const auto started = std::chrono::steady_clock::now();
   PHV_RETURN_IF_ERROR(repo_->LoadIndex(/*adopt=*/false));
-  PHV_RETURN_IF_ERROR(repo_->backend()->List(storage::ObjectKind::kIndex,
-                                             [&](const storage::ObjectInfo&) {
-                                               ++report_.indexes;
-                                               return OkStatus();
-                                             }));
+  PHV_RETURN_IF_ERROR(
+      repo_->backend()->List(storage::ObjectKind::kIndex, [&](const storage::ObjectInfo&) {
+        ++report_.indexes;
+        return OkStatus();
+      }));
   PHV_RETURN_IF_ERROR(CheckIndexedPacks());
   CheckSnapshots();
   if (options_.read_data) ReadPacks();

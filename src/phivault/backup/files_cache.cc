@@ -87,8 +87,8 @@ Result<FilesCache> FilesCache::Load(repo::Repository* repo, const std::string& c
   Status s = [&]() -> Status {
     if (raw->size() < repo::kEnvelopeSize) return DataLossError("files cache is truncated");
     PHV_ASSIGN_OR_RETURN(repo::Envelope env, repo::Envelope::Decode(*raw, "files cache"));
-    PHV_ASSIGN_OR_RETURN(Bytes payload, repo::OpenBody(repo::ObjectType::kFilesCache,
-                                                       env.object_id, *raw, repo->epoch_keys()));
+    PHV_ASSIGN_OR_RETURN(Bytes payload, repo::OpenBody(repo::ObjectType::kFilesCache, env.object_id,
+                                                       *raw, repo->epoch_keys()));
     return DecodeEntries(payload, &cache.entries_);
   }();
   if (!s.ok()) {

@@ -146,8 +146,7 @@ Status RestoreRun::CreateSpecial(const std::string& rel, const Node& node) {
     case NodeType::kSocket:
       ++result_.skipped_sockets;  // a socket is created by the program that listens on it
       return OkStatus();
-    default:
-      return OkStatus();
+    default: return OkStatus();
   }
   if (is_root_ && fchownat(dir, rel.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoToStatus(errno, "set owner of /" + rel);
@@ -164,9 +163,8 @@ Status RestoreRun::CreateSpecial(const std::string& rel, const Node& node) {
 
 Status RestoreRun::Plan(const Id& root) {
   auto reader = repo_->NewBlobReader();
-  PHV_RETURN_IF_ERROR(WalkTree(reader.get(), root, [this](const std::string& p, const Node& n) {
-    return PlanNode(p, n);
-  }));
+  PHV_RETURN_IF_ERROR(WalkTree(
+      reader.get(), root, [this](const std::string& p, const Node& n) { return PlanNode(p, n); }));
   size_t begin = 0;
   uint64_t bytes = 0;
   for (size_t i = 0; i < files_.size(); ++i) {
@@ -271,7 +269,8 @@ void RestoreRun::RestoreLinks() {
 
 void RestoreRun::FinishDirectories() {
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
-    int fd = openat(target_.get(), it->rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd =
+        openat(target_.get(), it->rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       Failure(it->rel, ErrnoToStatus(errno, "open directory"));
       continue;

@@ -1,9 +1,9 @@
 #include "phivault/base/bytes.h"
 
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <limits>
+
+#include <gtest/gtest.h>
 
 namespace phivault {
 namespace {
@@ -21,7 +21,8 @@ TEST(BytesTest, HexRoundTrip) {
 TEST(BytesTest, FixedWidthAndVarintRoundTrip) {
   Bytes buf;
   Encoder enc(&buf);
-  const uint64_t values[] = {0, 1, 127, 128, 300, 16383, 16384, std::numeric_limits<uint64_t>::max()};
+  const uint64_t values[] = {0,   1,     127,   128,
+                             300, 16383, 16384, std::numeric_limits<uint64_t>::max()};
   for (uint64_t v : values) enc.PutVarint(v);
   enc.PutU32(0xdeadbeef);
   enc.PutI64(-5);

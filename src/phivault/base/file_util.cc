@@ -46,8 +46,7 @@ Status PwriteAll(int fd, ByteSpan data, uint64_t offset, std::string_view what) 
 Status PreadExact(int fd, MutableByteSpan out, uint64_t offset, std::string_view what) {
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = pread(fd, out.data() + done, out.size() - done,
-                      static_cast<off_t>(offset + done));
+    ssize_t n = pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoToStatus(errno, std::string("read ") + std::string(what));

@@ -1,11 +1,12 @@
 #include "phivault/base/file_util.h"
 
-#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace phivault {
 namespace {

@@ -13,11 +13,11 @@
 // called once, before other threads start.
 #pragma once
 
-#include <fmt/core.h>
-
 #include <functional>
 #include <string>
 #include <string_view>
+
+#include <fmt/core.h>
 
 #include "phivault/base/status.h"
 
@@ -49,10 +49,10 @@ void SetStderrClearHook(std::function<void()> hook);
 
 }  // namespace phivault
 
-#define PHV_LOG(level, ...)                                                              \
-  do {                                                                                   \
-    if (::phivault::LogEnabled(::phivault::LogLevel::level)) {                           \
-      ::phivault::LogMessage(::phivault::LogLevel::level, __FILE__, __LINE__,            \
-                             ::fmt::format(__VA_ARGS__));                                \
-    }                                                                                    \
+#define PHV_LOG(level, ...)                                                   \
+  do {                                                                        \
+    if (::phivault::LogEnabled(::phivault::LogLevel::level)) {                \
+      ::phivault::LogMessage(::phivault::LogLevel::level, __FILE__, __LINE__, \
+                             ::fmt::format(__VA_ARGS__));                     \
+    }                                                                         \
   } while (false)

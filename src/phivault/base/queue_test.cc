@@ -1,9 +1,9 @@
 #include "phivault/base/queue.h"
 
-#include <gtest/gtest.h>
-
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace phivault {
 namespace {

@@ -1,8 +1,8 @@
 #include "phivault/base/secret.h"
 
-#include <gtest/gtest.h>
-
 #include <cstring>
+
+#include <gtest/gtest.h>
 
 namespace phivault {
 namespace {

@@ -106,34 +106,26 @@ Status ErrnoToStatus(int err, std::string_view what) {
   message += std::strerror(err);
   switch (err) {
     case ENOENT:
-    case ENOTDIR:
-      return NotFoundError(std::move(message));
+    case ENOTDIR: return NotFoundError(std::move(message));
     case EACCES:
     case EPERM:
-    case EROFS:
-      return PermissionDeniedError(std::move(message));
+    case EROFS: return PermissionDeniedError(std::move(message));
     case ENOSPC:
     case EDQUOT:
     case EMFILE:
     case ENFILE:
-    case ENOMEM:
-      return ResourceExhaustedError(std::move(message));
+    case ENOMEM: return ResourceExhaustedError(std::move(message));
     case EEXIST:
-    case ENOTEMPTY:
-      return AlreadyExistsError(std::move(message));
+    case ENOTEMPTY: return AlreadyExistsError(std::move(message));
     case EINTR:
     case EAGAIN:
     case ETIMEDOUT:
-    case ECONNRESET:
-      return UnavailableError(std::move(message));
+    case ECONNRESET: return UnavailableError(std::move(message));
     case EINVAL:
     case ENAMETOOLONG:
-    case ELOOP:
-      return InvalidArgumentError(std::move(message));
-    case EIO:
-      return DataLossError(std::move(message));
-    default:
-      return InternalError(std::move(message));
+    case ELOOP: return InvalidArgumentError(std::move(message));
+    case EIO: return DataLossError(std::move(message));
+    default: return InternalError(std::move(message));
   }
 }
 
@@ -141,10 +133,8 @@ bool IsRetryable(const Status& status) {
   switch (status.code()) {
     case StatusCode::kUnavailable:
     case StatusCode::kDeadlineExceeded:
-    case StatusCode::kAborted:
-      return true;
-    default:
-      return false;
+    case StatusCode::kAborted: return true;
+    default: return false;
   }
 }
 

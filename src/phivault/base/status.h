@@ -60,9 +60,9 @@ enum class StatusCode : uint8_t {
 // A refinement of the code for the errors that have their own exit code on the command line.
 enum class ErrorTag : uint8_t {
   kNone = 0,
-  kRepositoryMissing,   // exit 10
-  kKeystore,            // exit 13
-  kFormatVersion,       // exit 14
+  kRepositoryMissing,  // exit 10
+  kKeystore,           // exit 13
+  kFormatVersion,      // exit 14
 };
 
 // Returns the code's name, e.g. "DATA_LOSS".
@@ -173,10 +173,10 @@ class [[nodiscard]] Result {
 }  // namespace phivault
 
 // Evaluates `expr` (a Status); returns it from the enclosing function if it is not OK.
-#define PHV_RETURN_IF_ERROR(expr)                                   \
-  do {                                                              \
-    ::phivault::Status phv_status_ = (expr);                        \
-    if (!phv_status_.ok()) return phv_status_;                      \
+#define PHV_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::phivault::Status phv_status_ = (expr);   \
+    if (!phv_status_.ok()) return phv_status_; \
   } while (false)
 
 #define PHV_INTERNAL_CONCAT2(a, b) a##b
@@ -187,7 +187,7 @@ class [[nodiscard]] Result {
 #define PHV_ASSIGN_OR_RETURN(lhs, expr) \
   PHV_INTERNAL_ASSIGN_OR_RETURN(PHV_INTERNAL_CONCAT(phv_result_, __LINE__), lhs, expr)
 
-#define PHV_INTERNAL_ASSIGN_OR_RETURN(tmp, lhs, expr) \
-  auto tmp = (expr);                                  \
+#define PHV_INTERNAL_ASSIGN_OR_RETURN(tmp, lhs, expr)   \
+  auto tmp = (expr);                                    \
   if (!tmp.has_value()) return std::move(tmp).status(); \
   lhs = std::move(tmp).value()

@@ -1,9 +1,9 @@
 #include "phivault/base/status.h"
 
-#include <gtest/gtest.h>
-
 #include <cerrno>
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace phivault {
 namespace {

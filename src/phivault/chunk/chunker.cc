@@ -17,9 +17,8 @@ Status ChunkerParams::Validate() const {
   bool ok = min_size >= kWindow && min_size < avg_size && avg_size < max_size &&
             max_size <= 16u * 1024 * 1024 && avg_size >= 256 && std::has_single_bit(avg_size);
   if (ok) return OkStatus();
-  return InvalidArgumentError("invalid chunker sizes min=" + std::to_string(min_size) +
-                              " avg=" + std::to_string(avg_size) +
-                              " max=" + std::to_string(max_size));
+  return InvalidArgumentError("invalid chunker sizes min=" + std::to_string(min_size) + " avg=" +
+                              std::to_string(avg_size) + " max=" + std::to_string(max_size));
 }
 
 GearTable GearTable::FromBytes(ByteSpan bytes) {

@@ -1,12 +1,12 @@
 #include "phivault/chunk/chunker.h"
 
-#include <gtest/gtest.h>
-
 #include <map>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace phivault::chunk {
 namespace {

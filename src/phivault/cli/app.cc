@@ -161,9 +161,9 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const Globals& g, bool 
   std::string keystore_dir = KeystoreDir(g);
   PHV_RETURN_IF_ERROR(keys::CheckKeystoreOutsideRepository(keystore_dir, path));
   PHV_ASSIGN_OR_RETURN(auto backend, storage::LocalBackend::Open(path));
-  PHV_ASSIGN_OR_RETURN(auto repo,
-                       repo::Repository::Open(std::move(backend), keystore_dir,
-                                              [&g] { return ReadPassphrase(g, false); }));
+  PHV_ASSIGN_OR_RETURN(auto repo, repo::Repository::Open(std::move(backend), keystore_dir, [&g] {
+                         return ReadPassphrase(g, false);
+                       }));
   if (load_index) PHV_RETURN_IF_ERROR(repo->LoadIndex(adopt));
   return repo;
 }

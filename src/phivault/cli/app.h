@@ -10,15 +10,15 @@
 // thread; its callback must be safe to call from that thread.
 #pragma once
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "phivault/base/secret.h"
 #include "phivault/base/status.h"

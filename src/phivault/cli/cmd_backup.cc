@@ -24,7 +24,8 @@ std::string RenderProgress(const backup::BackupProgress& p,
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   uint64_t done = p.bytes_done.load();
   char rate[32];
-  std::snprintf(rate, sizeof rate, "%.0f MiB/s", s > 0 ? static_cast<double>(done) / s / 1048576 : 0.0);
+  std::snprintf(rate, sizeof rate, "%.0f MiB/s",
+                s > 0 ? static_cast<double>(done) / s / 1048576 : 0.0);
   return "backup: " + std::to_string(p.files_done.load()) + "/" +
          std::to_string(p.files_seen.load()) + " files, " + HumanBytes(done) + " / " +
          HumanBytes(p.bytes_seen.load()) + ", " + rate;
@@ -55,8 +56,7 @@ void PrintSummary(const Globals& g, const backup::BackupResult& r) {
             << "  files: " << s.files_new << " new, " << s.files_changed << " changed, "
             << s.files_unchanged << " unchanged; " << s.dirs << " directories\n"
             << "  read " << HumanBytes(s.bytes_read) << " of " << HumanBytes(s.total_bytes)
-            << ", added " << HumanBytes(s.bytes_added) << " to the repository in " << rate
-            << "\n";
+            << ", added " << HumanBytes(s.bytes_added) << " to the repository in " << rate << "\n";
 }
 
 int RunBackup(const Globals& g, const BackupFlags& flags) {
@@ -105,7 +105,9 @@ Command AddBackupCommand(CLI::App& app, Globals& g) {
       ->capture_default_str();
   sub->add_flag("--no-cache", flags->no_cache, "Read every file, ignoring the files cache");
   sub->add_option("--threads", flags->threads, "Reader and saver threads (default: one per core)");
-  return Command{sub, [&g, flags] { return RunBackup(g, *flags); }};
+  return Command{sub, [&g, flags] {
+                   return RunBackup(g, *flags);
+                 }};
 }
 
 }  // namespace phivault::cli

@@ -53,12 +53,11 @@ int RunCheck(const Globals& g, const CheckFlags& flags) {
     for (const backup::CheckProblem& p : r.problems) {
       std::cout << "error: " << p.object << ": " << p.error.message() << "\n";
     }
-    std::printf("checked %llu snapshots, %llu trees, %llu data blobs, %llu packs in %llu indexes",
-                static_cast<unsigned long long>(r.snapshots),
-                static_cast<unsigned long long>(r.trees),
-                static_cast<unsigned long long>(r.data_blobs),
-                static_cast<unsigned long long>(r.packs),
-                static_cast<unsigned long long>(r.indexes));
+    std::printf(
+        "checked %llu snapshots, %llu trees, %llu data blobs, %llu packs in %llu indexes",
+        static_cast<unsigned long long>(r.snapshots), static_cast<unsigned long long>(r.trees),
+        static_cast<unsigned long long>(r.data_blobs), static_cast<unsigned long long>(r.packs),
+        static_cast<unsigned long long>(r.indexes));
     if (flags.read_data) {
       std::printf("; read %llu packs (%s), %llu blobs authenticated",
                   static_cast<unsigned long long>(r.packs_read), HumanBytes(r.bytes_read).c_str(),
@@ -66,12 +65,12 @@ int RunCheck(const Globals& g, const CheckFlags& flags) {
     }
     std::printf(" in %.2f s\n", r.duration_s);
     if (r.unindexed_packs > 0) {
-      std::printf("%llu packs left by an interrupted backup are not indexed yet; the next backup "
-                  "adopts them\n",
-                  static_cast<unsigned long long>(r.unindexed_packs));
+      std::printf(
+          "%llu packs left by an interrupted backup are not indexed yet; the next backup "
+          "adopts them\n",
+          static_cast<unsigned long long>(r.unindexed_packs));
     }
-    std::printf(r.problems.empty() ? "no errors found\n" : "%zu errors found\n",
-                r.problems.size());
+    std::printf(r.problems.empty() ? "no errors found\n" : "%zu errors found\n", r.problems.size());
   }
   return r.problems.empty() ? kExitOk : kExitDataLoss;
 }
@@ -83,7 +82,9 @@ Command AddCheckCommand(CLI::App& app, Globals& g) {
   CLI::App* sub = app.add_subcommand("check", "Verify the repository");
   sub->add_flag("--read-data", flags->read_data,
                 "Also read, authenticate and verify every blob of every pack");
-  return Command{sub, [&g, flags] { return RunCheck(g, *flags); }};
+  return Command{sub, [&g, flags] {
+                   return RunCheck(g, *flags);
+                 }};
 }
 
 }  // namespace phivault::cli

@@ -34,16 +34,15 @@ int RunInit(const Globals& g, const InitFlags& flags) {
 
   auto backend = storage::LocalBackend::Create(*path);
   if (!backend.ok()) return ReportError(g, backend.status());
-  auto repo = repo::Repository::Init(std::move(*backend), keystore_dir, passphrase->span(),
-                                     options);
+  auto repo =
+      repo::Repository::Init(std::move(*backend), keystore_dir, passphrase->span(), options);
   passphrase->Clear();
   if (!repo.ok()) return ReportError(g, repo.status());
 
   const std::string id = (*repo)->config().id.Hex();
   if (g.json) {
-    PrintJson({{"repository_id", id},
-               {"repository", *path},
-               {"keystore", (*repo)->keystore_path()}});
+    PrintJson(
+        {{"repository_id", id}, {"repository", *path}, {"keystore", (*repo)->keystore_path()}});
   } else {
     std::cout << "created repository " << id.substr(0, 8) << " at " << *path << "\n"
               << "keystore: " << (*repo)->keystore_path() << "\n"
@@ -64,7 +63,9 @@ Command AddInitCommand(CLI::App& app, Globals& g) {
   sub->add_option("--kdf-iterations", flags->kdf_iterations, "Argon2id passes")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
-  return Command{sub, [&g, flags] { return RunInit(g, *flags); }};
+  return Command{sub, [&g, flags] {
+                   return RunInit(g, *flags);
+                 }};
 }
 
 }  // namespace phivault::cli

@@ -36,34 +36,34 @@ int RunLs(const Globals& g, const LsFlags& flags) {
   nlohmann::json out = nlohmann::json::array();
   uint64_t shown = 0;
   auto reader = (*repo)->NewBlobReader();
-  Status s = backup::WalkTree(reader.get(), snap->tree,
-                              [&](const std::string& path, const repo::Node& n)
-                                  -> Result<backup::WalkAction> {
-    if (!IsPathWithin(path, *prefix)) {
-      return IsPathWithin(*prefix, path) ? backup::WalkAction::kContinue
-                                         : backup::WalkAction::kSkipSubtree;
-    }
-    ++shown;
-    if (g.json) {
-      out.push_back({{"path", PathForJson(path)},
-                     {"type", std::string(repo::NodeTypeName(n.type))},
-                     {"size", n.size},
-                     {"mode", n.mode},
-                     {"uid", n.uid},
-                     {"gid", n.gid},
-                     {"mtime", repo::FormatUtc(n.mtime_sec * 1000000000 + n.mtime_nsec)}});
-    } else if (flags.long_format) {
-      std::printf("%s %8s %8s %12llu %s %s%s%s\n", ModeString(n).c_str(),
-                  n.user.empty() ? std::to_string(n.uid).c_str() : n.user.c_str(),
-                  n.group.empty() ? std::to_string(n.gid).c_str() : n.group.c_str(),
-                  static_cast<unsigned long long>(n.size),
-                  repo::FormatUtc(n.mtime_sec * 1000000000).c_str(), path.c_str(),
-                  n.type == repo::NodeType::kSymlink ? " -> " : "", n.target.c_str());
-    } else {
-      std::printf("%s\n", path.c_str());
-    }
-    return backup::WalkAction::kContinue;
-  });
+  Status s = backup::WalkTree(
+      reader.get(), snap->tree,
+      [&](const std::string& path, const repo::Node& n) -> Result<backup::WalkAction> {
+        if (!IsPathWithin(path, *prefix)) {
+          return IsPathWithin(*prefix, path) ? backup::WalkAction::kContinue
+                                             : backup::WalkAction::kSkipSubtree;
+        }
+        ++shown;
+        if (g.json) {
+          out.push_back({{"path", PathForJson(path)},
+                         {"type", std::string(repo::NodeTypeName(n.type))},
+                         {"size", n.size},
+                         {"mode", n.mode},
+                         {"uid", n.uid},
+                         {"gid", n.gid},
+                         {"mtime", repo::FormatUtc(n.mtime_sec * 1000000000 + n.mtime_nsec)}});
+        } else if (flags.long_format) {
+          std::printf("%s %8s %8s %12llu %s %s%s%s\n", ModeString(n).c_str(),
+                      n.user.empty() ? std::to_string(n.uid).c_str() : n.user.c_str(),
+                      n.group.empty() ? std::to_string(n.gid).c_str() : n.group.c_str(),
+                      static_cast<unsigned long long>(n.size),
+                      repo::FormatUtc(n.mtime_sec * 1000000000).c_str(), path.c_str(),
+                      n.type == repo::NodeType::kSymlink ? " -> " : "", n.target.c_str());
+        } else {
+          std::printf("%s\n", path.c_str());
+        }
+        return backup::WalkAction::kContinue;
+      });
   if (!s.ok()) return ReportError(g, s);
   if (g.json) PrintJson(out);
   if (shown == 0 && *prefix != "/") {
@@ -81,7 +81,9 @@ Command AddLsCommand(CLI::App& app, Globals& g) {
       ->required();
   sub->add_option("path", flags->path, "Only list this path and what is below it");
   sub->add_flag("--long,-l", flags->long_format, "Show mode, owner, size and mtime");
-  return Command{sub, [&g, flags] { return RunLs(g, *flags); }};
+  return Command{sub, [&g, flags] {
+                   return RunLs(g, *flags);
+                 }};
 }
 
 }  // namespace phivault::cli

@@ -78,13 +78,13 @@ int RunRestore(const Globals& g, const RestoreFlags& flags) {
                {"duration_s", r.duration_s}});
   } else {
     double mib_s = r.duration_s > 0 ? static_cast<double>(r.bytes) / r.duration_s / 1048576 : 0;
-    std::printf("restored snapshot %s: %llu files, %llu directories, %llu links, %s in %.2f s "
-                "(%.0f MiB/s), every byte verified%s\n",
-                id->ShortHex().c_str(), static_cast<unsigned long long>(r.files),
-                static_cast<unsigned long long>(r.dirs),
-                static_cast<unsigned long long>(r.symlinks + r.hardlinks),
-                HumanBytes(r.bytes).c_str(), r.duration_s, mib_s,
-                r.failures.empty() ? "" : "; SOME PATHS FAILED (see above)");
+    std::printf(
+        "restored snapshot %s: %llu files, %llu directories, %llu links, %s in %.2f s "
+        "(%.0f MiB/s), every byte verified%s\n",
+        id->ShortHex().c_str(), static_cast<unsigned long long>(r.files),
+        static_cast<unsigned long long>(r.dirs),
+        static_cast<unsigned long long>(r.symlinks + r.hardlinks), HumanBytes(r.bytes).c_str(),
+        r.duration_s, mib_s, r.failures.empty() ? "" : "; SOME PATHS FAILED (see above)");
   }
   if (r.data_loss) return kExitDataLoss;
   return r.failures.empty() ? kExitOk : kExitError;
@@ -101,7 +101,9 @@ Command AddRestoreCommand(CLI::App& app, Globals& g) {
   sub->add_option("--include,-i", flags->includes,
                   "Restore only this snapshot path and what is below it (repeatable)");
   sub->add_option("--threads", flags->threads, "Restore workers (default: two per core)");
-  return Command{sub, [&g, flags] { return RunRestore(g, *flags); }};
+  return Command{sub, [&g, flags] {
+                   return RunRestore(g, *flags);
+                 }};
 }
 
 }  // namespace phivault::cli

@@ -63,7 +63,9 @@ int RunSnapshots(const Globals& g) {
 
 Command AddSnapshotsCommand(CLI::App& app, Globals& g) {
   CLI::App* sub = app.add_subcommand("snapshots", "List snapshots");
-  return Command{sub, [&g] { return RunSnapshots(g); }};
+  return Command{sub, [&g] {
+                   return RunSnapshots(g);
+                 }};
 }
 
 }  // namespace phivault::cli

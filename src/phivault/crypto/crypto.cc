@@ -1,13 +1,14 @@
 #include "phivault/crypto/crypto.h"
 
 #include <argon2.h>
+
+#include <climits>
+#include <string>
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
-
-#include <climits>
-#include <string>
 
 namespace phivault::crypto {
 namespace {
@@ -83,8 +84,7 @@ Status Aes256Gcm::Seal(ByteSpan key, ByteSpan nonce, ByteSpan aad, ByteSpan plai
   return ok ? OkStatus() : InternalError("aes-gcm: openssl failed to seal");
 }
 
-Status Aes256Gcm::Open(ByteSpan key, ByteSpan nonce, ByteSpan aad, ByteSpan sealed,
-                       uint8_t* out) {
+Status Aes256Gcm::Open(ByteSpan key, ByteSpan nonce, ByteSpan aad, ByteSpan sealed, uint8_t* out) {
   if (key.size() != kKeySize || nonce.size() != kNonceSize) {
     return InternalError("aes-gcm: bad key or nonce size");
   }
@@ -111,22 +111,20 @@ Status Aes256Gcm::Open(ByteSpan key, ByteSpan nonce, ByteSpan aad, ByteSpan seal
   return OkStatus();
 }
 
-Result<SecretBytes> HkdfSha256(ByteSpan ikm, ByteSpan salt, std::string_view info,
-                               size_t length) {
+Result<SecretBytes> HkdfSha256(ByteSpan ikm, ByteSpan salt, std::string_view info, size_t length) {
   EVP_KDF* kdf = HkdfAlgorithm();
   if (kdf == nullptr) return InternalError("hkdf: not available in this openssl");
   EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
   if (ctx == nullptr) return InternalError("hkdf: cannot allocate");
   char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()),
-                                        ikm.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()),
-                                        salt.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
-                                        info.size()),
-      OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()), ikm.size()),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size()),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size()),
+                         OSSL_PARAM_construct_end()};
   SecretBytes out(length);
   int rc = EVP_KDF_derive(ctx, out.data(), out.size(), params);
   EVP_KDF_CTX_free(ctx);
@@ -179,9 +177,9 @@ Id Sha256(ByteSpan data) {
 Result<SecretBytes> Argon2id(ByteSpan passphrase, ByteSpan salt, const Argon2idParams& params,
                              size_t out_len) {
   SecretBytes out(out_len);
-  int rc = argon2id_hash_raw(params.iterations, params.memory_kib, params.parallelism,
-                             passphrase.data(), passphrase.size(), salt.data(), salt.size(),
-                             out.data(), out.size());
+  int rc =
+      argon2id_hash_raw(params.iterations, params.memory_kib, params.parallelism, passphrase.data(),
+                        passphrase.size(), salt.data(), salt.size(), out.data(), out.size());
   if (rc == ARGON2_OK) return out;
   std::string message = std::string("argon2id: ") + argon2_error_message(rc);
   if (rc == ARGON2_MEMORY_ALLOCATION_ERROR) return ResourceExhaustedError(message);

@@ -21,10 +21,21 @@ constexpr uint32_t kMaxArgon2MemoryKib = 4u * 1024 * 1024;  // 4 GiB
 constexpr uint32_t kMaxArgon2Iterations = 64;
 constexpr uint32_t kMaxArgon2Parallelism = 64;
 
-enum SlotTag : uint64_t { kSlotId = 1, kSlotType = 2, kSlotLabel = 3, kSlotCreated = 4,
-                          kSlotKdf = 5, kSlotWrapped = 6 };
-enum BundleTag : uint64_t { kIdKey = 1, kChunkerKey = 2, kConfigDigest = 3, kEpochKey = 4,
-                            kCurrentEpoch = 5 };
+enum SlotTag : uint64_t {
+  kSlotId = 1,
+  kSlotType = 2,
+  kSlotLabel = 3,
+  kSlotCreated = 4,
+  kSlotKdf = 5,
+  kSlotWrapped = 6
+};
+enum BundleTag : uint64_t {
+  kIdKey = 1,
+  kChunkerKey = 2,
+  kConfigDigest = 3,
+  kEpochKey = 4,
+  kCurrentEpoch = 5
+};
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -58,8 +69,8 @@ Result<Bytes> SealRandomNonce(const SecretBytes& key, ByteSpan aad, ByteSpan pla
   Bytes out(crypto::kNonceSize + plaintext.size() + crypto::kTagSize);
   PHV_RETURN_IF_ERROR(crypto::RandomBytes(MutableByteSpan(out.data(), crypto::kNonceSize)));
   crypto::Aes256Gcm gcm;
-  PHV_RETURN_IF_ERROR(gcm.Seal(key.span(), ByteSpan(out.data(), crypto::kNonceSize), aad,
-                               plaintext, out.data() + crypto::kNonceSize));
+  PHV_RETURN_IF_ERROR(gcm.Seal(key.span(), ByteSpan(out.data(), crypto::kNonceSize), aad, plaintext,
+                               out.data() + crypto::kNonceSize));
   return out;
 }
 
@@ -176,8 +187,7 @@ Result<Keystore> Keystore::Create(const Id& repository_id, const Id& config_dige
   Slot slot;
   slot.info = SlotInfo{1, SlotType::kPassphrase, std::move(label), NowNs(), kdf};
   PHV_ASSIGN_OR_RETURN(slot.wrapped_master,
-                       SealRandomNonce(slot_key, SlotAad(repository_id, 1),
-                                       ks.master_key_.span()));
+                       SealRandomNonce(slot_key, SlotAad(repository_id, 1), ks.master_key_.span()));
   // The salt travels inside the kdf field; keep it with the slot record.
   slot.wrapped_master.insert(slot.wrapped_master.begin(), salt.begin(), salt.end());
   ks.slot_records_.push_back(std::move(slot));
@@ -208,9 +218,8 @@ Result<Bytes> Keystore::EncodeBody(bool reseal) const {
     enc.PutBytes(rec);
   }
   if (reseal) {
-    PHV_ASSIGN_OR_RETURN(SecretBytes bundle_key,
-                         DeriveFromMaster(master_key_, repository_id_,
-                                          "phivault/v1/keystore-bundle"));
+    PHV_ASSIGN_OR_RETURN(SecretBytes bundle_key, DeriveFromMaster(master_key_, repository_id_,
+                                                                  "phivault/v1/keystore-bundle"));
     SecretBytes plain = EncodeBundle(bundle_);
     PHV_ASSIGN_OR_RETURN(Bytes sealed,
                          SealRandomNonce(bundle_key, BundleAad(repository_id_), plain.span()));
@@ -327,8 +336,7 @@ Result<Keystore> Keystore::Load(const std::string& path) {
   }
   struct stat st;
   if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-    PHV_LOG(kWarning, "keystore file is accessible to other users (mode {:o})",
-            st.st_mode & 0777);
+    PHV_LOG(kWarning, "keystore file is accessible to other users (mode {:o})", st.st_mode & 0777);
   }
   return Parse(*data, "keystore " + path);
 }
@@ -381,9 +389,8 @@ Status CheckKeystoreOutsideRepository(const std::string& keystore_dir,
   PHV_ASSIGN_OR_RETURN(std::string ks, ResolvePathPrefix(keystore_dir));
   PHV_ASSIGN_OR_RETURN(std::string repo, ResolvePathPrefix(repository_dir));
   if (IsPathWithin(ks, repo)) {
-    return FailedPreconditionError("the keystore directory " + ks +
-                                   " is inside the repository " + repo +
-                                   "; keys must be kept apart from the data they protect")
+    return FailedPreconditionError("the keystore directory " + ks + " is inside the repository " +
+                                   repo + "; keys must be kept apart from the data they protect")
         .WithTag(ErrorTag::kKeystore);
   }
   return OkStatus();

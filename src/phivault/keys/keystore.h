@@ -66,8 +66,8 @@ class Keystore {
                                  ByteSpan passphrase, const crypto::Argon2idParams& kdf,
                                  std::string label);
 
-  // Decodes a keystore file without unlocking it. kDataLoss for a malformed file, kFailedPrecondition
-  // tagged kFormatVersion for a newer version.
+  // Decodes a keystore file without unlocking it. kDataLoss for a malformed file,
+  // kFailedPrecondition tagged kFormatVersion for a newer version.
   static Result<Keystore> Parse(ByteSpan file, std::string_view what);
   // Reads and parses `path`. kNotFound tagged kKeystore when it does not exist.
   static Result<Keystore> Load(const std::string& path);

@@ -1,18 +1,19 @@
 #include "phivault/keys/keystore.h"
 
-#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "phivault/base/file_util.h"
 
 namespace phivault::keys {
 namespace {
 
-const crypto::Argon2idParams kKdf{.memory_kib = kMinArgon2MemoryKib, .iterations = 1,
-                                  .parallelism = 2};
+const crypto::Argon2idParams kKdf{
+    .memory_kib = kMinArgon2MemoryKib, .iterations = 1, .parallelism = 2};
 
 Id RepoId() { return Id::FromSpan(Bytes(32, 0x42)); }
 Id ConfigDigest() { return Id::FromSpan(Bytes(32, 0x17)); }
@@ -140,7 +141,8 @@ TEST(KeystoreFileTest, SaveLoadAndPermissions) {
 }
 
 TEST(KeystoreLocationTest, RefusesKeystoreInsideRepository) {
-  EXPECT_EQ(CheckKeystoreOutsideRepository("/srv/repo/keys", "/srv/repo").tag(), ErrorTag::kKeystore);
+  EXPECT_EQ(CheckKeystoreOutsideRepository("/srv/repo/keys", "/srv/repo").tag(),
+            ErrorTag::kKeystore);
   EXPECT_EQ(CheckKeystoreOutsideRepository("/srv/repo", "/srv/repo").code(),
             StatusCode::kFailedPrecondition);
   EXPECT_TRUE(CheckKeystoreOutsideRepository("/srv/repo-keys", "/srv/repo").ok());

@@ -51,7 +51,8 @@ std::vector<Node> SampleTree() {
 
 TEST(TreeCodecTest, RoundTrip) {
   auto nodes = SampleTree();
-  std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
+  std::sort(nodes.begin(), nodes.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
   Bytes blob = EncodeTree(nodes);
   auto back = DecodeTree(blob, "tree");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
@@ -60,7 +61,8 @@ TEST(TreeCodecTest, RoundTrip) {
 
 TEST(TreeCodecTest, EveryTruncationIsDataLoss) {
   auto nodes = SampleTree();
-  std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
+  std::sort(nodes.begin(), nodes.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
   Bytes blob = EncodeTree(nodes);
   for (size_t n = 0; n < blob.size(); ++n) {
     EXPECT_EQ(DecodeTree(ByteSpan(blob.data(), n), "tree").status().code(), StatusCode::kDataLoss)
@@ -70,7 +72,8 @@ TEST(TreeCodecTest, EveryTruncationIsDataLoss) {
 
 TEST(TreeCodecTest, FlippedBitsNeverCrash) {
   auto nodes = SampleTree();
-  std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
+  std::sort(nodes.begin(), nodes.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
   Bytes blob = EncodeTree(nodes);
   for (size_t i = 0; i < blob.size(); ++i) {
     for (int bit = 0; bit < 8; ++bit) {
@@ -167,8 +170,13 @@ TEST(IndexCodecTest, RoundTripAndLookup) {
     ip.id = SomeId(static_cast<uint8_t>(100 + p));
     ip.type = ObjectType::kDataPack;
     ip.epoch = 1;
-    PackFrame big{1000 + kFrameOverhead, 1000, Codec::kNone, {{SomeId(static_cast<uint8_t>(p)), BlobType::kData, 1000}}};
-    PackFrame group{500, 3000, Codec::kZstd,
+    PackFrame big{1000 + kFrameOverhead,
+                  1000,
+                  Codec::kNone,
+                  {{SomeId(static_cast<uint8_t>(p)), BlobType::kData, 1000}}};
+    PackFrame group{500,
+                    3000,
+                    Codec::kZstd,
                     {{SomeId(static_cast<uint8_t>(10 + p)), BlobType::kData, 1000},
                      {SomeId(static_cast<uint8_t>(20 + p)), BlobType::kData, 2000}}};
     ip.contents.frames = {big, group};

@@ -60,14 +60,10 @@ Status Index::AddPack(const IndexedPack& pack) {
   for (const PackFrame& f : pack.contents.frames) {
     uint32_t in_frame = 0;
     for (const PackBlob& b : f.blobs) {
-      BlobLocation loc{position,
-                       static_cast<uint32_t>(frame_offset),
-                       f.stored_length,
-                       f.raw_length,
-                       in_frame,
-                       b.length,
-                       f.codec,
-                       b.type};
+      BlobLocation loc{position,        static_cast<uint32_t>(frame_offset),
+                       f.stored_length, f.raw_length,
+                       in_frame,        b.length,
+                       f.codec,         b.type};
       InsertLocked(b.id, loc);
       in_frame += b.length;
     }

@@ -13,9 +13,7 @@ constexpr uint64_t kMaxBlobsPerFrame = 1u << 20;
 constexpr uint64_t kMaxHeaderSize = 256u << 20;
 }  // namespace
 
-std::string_view BlobTypeName(BlobType type) {
-  return type == BlobType::kTree ? "tree" : "data";
-}
+std::string_view BlobTypeName(BlobType type) { return type == BlobType::kTree ? "tree" : "data"; }
 
 ObjectType PackTypeFor(BlobType type) {
   return type == BlobType::kTree ? ObjectType::kTreePack : ObjectType::kDataPack;
@@ -107,9 +105,8 @@ Status PackWriter::Start() {
   PHV_ASSIGN_OR_RETURN(pack_id_, crypto::RandomId());
   Envelope env{type_, epoch_, pack_id_};
   PHV_ASSIGN_OR_RETURN(cipher_, ObjectCipher::Create(env, keys_));
-  PHV_ASSIGN_OR_RETURN(writer_,
-                       backend_->Create(storage::ObjectName{storage::ObjectKind::kPack,
-                                                            pack_id_.Hex()}));
+  PHV_ASSIGN_OR_RETURN(
+      writer_, backend_->Create(storage::ObjectName{storage::ObjectKind::kPack, pack_id_.Hex()}));
   PHV_RETURN_IF_ERROR(writer_->Append(cipher_->header()));
   offset_ = kEnvelopeSize;
   return OkStatus();

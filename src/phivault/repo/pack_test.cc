@@ -1,9 +1,9 @@
 #include "phivault/repo/pack.h"
 
-#include <gtest/gtest.h>
-
 #include <map>
 #include <random>
+
+#include <gtest/gtest.h>
 
 #include "phivault/crypto/crypto.h"
 #include "phivault/storage/mem_backend.h"
@@ -22,7 +22,9 @@ class PackTest : public ::testing::Test {
  protected:
   void SetUp() override {
     key_ = SecretBytes(Bytes(32, 9));
-    keys_ = [this](uint32_t e) -> const SecretBytes* { return e == 1 ? &key_ : nullptr; };
+    keys_ = [this](uint32_t e) -> const SecretBytes* {
+      return e == 1 ? &key_ : nullptr;
+    };
   }
 
   // Writes a pack with one large blob and several small ones; returns it committed.
@@ -56,7 +58,8 @@ class PackTest : public ::testing::Test {
       for (const PackBlob& b : f.blobs) {
         auto it = blobs_.find(b.id);
         if (it == blobs_.end()) return DataLossError("unknown blob");
-        if (!std::equal(it->second.begin(), it->second.end(), plain.begin() + static_cast<std::ptrdiff_t>(in))) {
+        if (!std::equal(it->second.begin(), it->second.end(),
+                        plain.begin() + static_cast<std::ptrdiff_t>(in))) {
           return DataLossError("blob content differs");
         }
         in += b.length;

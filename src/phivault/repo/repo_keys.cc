@@ -7,15 +7,14 @@ namespace phivault::repo {
 Result<RepoKeys> RepoKeys::Derive(const keys::KeyBundle& bundle, const Id& repository_id) {
   RepoKeys k;
   ByteSpan salt = repository_id.bytes;
-  PHV_ASSIGN_OR_RETURN(k.data_id_key_, crypto::HkdfSha256(bundle.id_key.span(), salt,
-                                                          "phivault/v1/blob-id/data",
-                                                          crypto::kKeySize));
-  PHV_ASSIGN_OR_RETURN(k.tree_id_key_, crypto::HkdfSha256(bundle.id_key.span(), salt,
-                                                          "phivault/v1/blob-id/tree",
-                                                          crypto::kKeySize));
+  PHV_ASSIGN_OR_RETURN(
+      k.data_id_key_,
+      crypto::HkdfSha256(bundle.id_key.span(), salt, "phivault/v1/blob-id/data", crypto::kKeySize));
+  PHV_ASSIGN_OR_RETURN(
+      k.tree_id_key_,
+      crypto::HkdfSha256(bundle.id_key.span(), salt, "phivault/v1/blob-id/tree", crypto::kKeySize));
   PHV_ASSIGN_OR_RETURN(SecretBytes table,
-                       crypto::HkdfSha256(bundle.chunker_key.span(), salt,
-                                          "phivault/v1/gear-table",
+                       crypto::HkdfSha256(bundle.chunker_key.span(), salt, "phivault/v1/gear-table",
                                           chunk::GearTable::kSerializedSize));
   k.gear_table_ = chunk::GearTable::FromBytes(table.span());
   for (const keys::EpochKey& e : bundle.epochs) {

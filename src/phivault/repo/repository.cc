@@ -35,8 +35,8 @@ Result<Id> BlobIdHasher::Compute(BlobType type, ByteSpan data) {
 // ---------------------------------------------------------------------------------------------
 // Opening and creating
 
-Repository::Repository(std::unique_ptr<storage::Backend> backend, RepoConfig config,
-                       RepoKeys keys, std::string keystore_path)
+Repository::Repository(std::unique_ptr<storage::Backend> backend, RepoConfig config, RepoKeys keys,
+                       std::string keystore_path)
     : backend_(std::move(backend)),
       config_(std::move(config)),
       keys_(std::move(keys)),
@@ -48,7 +48,9 @@ Repository::~Repository() {
 }
 
 EpochKeyLookup Repository::epoch_keys() const {
-  return [this](uint32_t epoch) { return keys_.EpochKey(epoch); };
+  return [this](uint32_t epoch) {
+    return keys_.EpochKey(epoch);
+  };
 }
 
 Result<std::unique_ptr<Repository>> Repository::Init(std::unique_ptr<storage::Backend> backend,
@@ -63,9 +65,9 @@ Result<std::unique_ptr<Repository>> Repository::Init(std::unique_ptr<storage::Ba
   std::string serialized = config.Serialize();
   Id digest = crypto::Sha256(AsBytes(serialized));
 
-  PHV_ASSIGN_OR_RETURN(keys::Keystore keystore,
-                       keys::Keystore::Create(config.id, digest, passphrase, options.kdf,
-                                              options.slot_label));
+  PHV_ASSIGN_OR_RETURN(
+      keys::Keystore keystore,
+      keys::Keystore::Create(config.id, digest, passphrase, options.kdf, options.slot_label));
   std::string keystore_path = keys::KeystorePath(keystore_dir, config.id);
   PHV_RETURN_IF_ERROR(keystore.Save(keystore_path).WithTag(ErrorTag::kKeystore));
   PHV_RETURN_IF_ERROR(backend->Save(ConfigName(), AsBytes(serialized)));
@@ -112,10 +114,11 @@ Status Repository::LoadIndex(bool adopt) {
   bad_indexes_.clear();
   unindexed_packs_.clear();
   std::vector<storage::ObjectInfo> indexes;
-  PHV_RETURN_IF_ERROR(backend_->List(storage::ObjectKind::kIndex, [&](const storage::ObjectInfo& i) {
-    indexes.push_back(i);
-    return OkStatus();
-  }));
+  PHV_RETURN_IF_ERROR(
+      backend_->List(storage::ObjectKind::kIndex, [&](const storage::ObjectInfo& i) {
+        indexes.push_back(i);
+        return OkStatus();
+      }));
   for (const storage::ObjectInfo& info : indexes) {
     PHV_ASSIGN_OR_RETURN(Id id, Id::FromHex(info.name.id));
     auto packs = [&]() -> Result<std::vector<IndexedPack>> {
@@ -334,12 +337,12 @@ Result<Snapshot> Repository::LoadSnapshot(const Id& id) {
 
 Result<std::vector<Snapshot>> Repository::LoadSnapshots(std::vector<std::pair<Id, Status>>* bad) {
   std::vector<Id> ids;
-  PHV_RETURN_IF_ERROR(backend_->List(storage::ObjectKind::kSnapshot,
-                                     [&](const storage::ObjectInfo& i) {
-                                       auto id = Id::FromHex(i.name.id);
-                                       if (id.ok()) ids.push_back(*id);
-                                       return OkStatus();
-                                     }));
+  PHV_RETURN_IF_ERROR(
+      backend_->List(storage::ObjectKind::kSnapshot, [&](const storage::ObjectInfo& i) {
+        auto id = Id::FromHex(i.name.id);
+        if (id.ok()) ids.push_back(*id);
+        return OkStatus();
+      }));
   std::vector<Snapshot> out;
   for (const Id& id : ids) {
     auto s = LoadSnapshot(id);
@@ -371,13 +374,13 @@ Result<Id> Repository::ResolveSnapshot(std::string_view name) {
                                 "' is not a snapshot id, id prefix or 'latest'");
   }
   std::vector<std::string> matches;
-  PHV_RETURN_IF_ERROR(backend_->List(storage::ObjectKind::kSnapshot,
-                                     [&](const storage::ObjectInfo& i) {
-                                       if (i.name.id.compare(0, prefix.size(), prefix) == 0) {
-                                         matches.push_back(i.name.id);
-                                       }
-                                       return OkStatus();
-                                     }));
+  PHV_RETURN_IF_ERROR(
+      backend_->List(storage::ObjectKind::kSnapshot, [&](const storage::ObjectInfo& i) {
+        if (i.name.id.compare(0, prefix.size(), prefix) == 0) {
+          matches.push_back(i.name.id);
+        }
+        return OkStatus();
+      }));
   if (matches.empty()) return NotFoundError("no snapshot matches '" + prefix + "'");
   if (matches.size() > 1) {
     return InvalidArgumentError("snapshot prefix '" + prefix + "' is ambiguous (" +
@@ -394,8 +397,9 @@ BlobReader::BlobReader(Repository* repo) : repo_(repo) {
 Result<ByteSpan> BlobReader::Load(const Id& id, BlobType type) {
   if (hasher_ == nullptr) return InternalError("blob reader without a hasher");
   std::optional<BlobLocation> loc = repo_->index().Find(id);
-  if (!loc) return NotFoundError(std::string(BlobTypeName(type)) + " blob " + id.Hex() +
-                                 " is not in the index");
+  if (!loc)
+    return NotFoundError(std::string(BlobTypeName(type)) + " blob " + id.Hex() +
+                         " is not in the index");
   if (loc->type != type) {
     return DataLossError("blob " + id.Hex() + " is indexed as " +
                          std::string(BlobTypeName(loc->type)) + ", expected " +
@@ -429,7 +433,8 @@ Result<ByteSpan> BlobReader::Load(const Id& id, BlobType type) {
   ByteSpan blob = ByteSpan(frame_).subspan(loc->offset, loc->length);
   PHV_ASSIGN_OR_RETURN(Id actual, hasher_->Compute(type, blob));
   if (actual != id) {
-    return DataLossError("blob " + id.Hex() + " in pack " + repo_->index().pack(loc->pack).id.Hex() +
+    return DataLossError("blob " + id.Hex() + " in pack " +
+                         repo_->index().pack(loc->pack).id.Hex() +
                          ": content does not match its id");
   }
   return blob;

@@ -1,10 +1,11 @@
 #include "phivault/repo/repository.h"
 
-#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <random>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "phivault/storage/mem_backend.h"
 
@@ -62,10 +63,9 @@ class RepositoryTest : public ::testing::Test {
   }
 
   Result<std::unique_ptr<Repository>> Reopen(std::string passphrase = "s3cret phrase") {
-    return Repository::Open(std::make_unique<SharedBackend>(&store_), keystore_dir_,
-                            [passphrase]() -> Result<SecretBytes> {
-                              return SecretBytes(AsBytes(passphrase));
-                            });
+    return Repository::Open(
+        std::make_unique<SharedBackend>(&store_), keystore_dir_,
+        [passphrase]() -> Result<SecretBytes> { return SecretBytes(AsBytes(passphrase)); });
   }
 
   Id Save(Repository* repo, BlobType type, const Bytes& data) {
@@ -78,10 +78,13 @@ class RepositoryTest : public ::testing::Test {
 
   size_t Count(storage::ObjectKind kind) {
     size_t n = 0;
-    EXPECT_TRUE(store_.List(kind, [&](const storage::ObjectInfo&) {
-      ++n;
-      return OkStatus();
-    }).ok());
+    EXPECT_TRUE(store_
+                    .List(kind,
+                          [&](const storage::ObjectInfo&) {
+                            ++n;
+                            return OkStatus();
+                          })
+                    .ok());
     return n;
   }
 
@@ -169,20 +172,26 @@ TEST_F(RepositoryTest, MissingKeystoreIsTagged) {
 }
 
 TEST_F(RepositoryTest, EditedConfigIsRefused) {
-  ASSERT_TRUE(store_.MutateForTesting({storage::ObjectKind::kConfig, ""}, [](Bytes& b) {
-    std::string s(b.begin(), b.end());
-    s.replace(s.find("\"min\": 65536"), 12, "\"min\": 65537");
-    b.assign(s.begin(), s.end());
-  }).ok());
+  ASSERT_TRUE(store_
+                  .MutateForTesting({storage::ObjectKind::kConfig, ""},
+                                    [](Bytes& b) {
+                                      std::string s(b.begin(), b.end());
+                                      s.replace(s.find("\"min\": 65536"), 12, "\"min\": 65537");
+                                      b.assign(s.begin(), s.end());
+                                    })
+                  .ok());
   EXPECT_EQ(Reopen().status().code(), StatusCode::kDataLoss);
 }
 
 TEST_F(RepositoryTest, NewerFormatIsRefusedBeforeAskingForThePassphrase) {
-  ASSERT_TRUE(store_.MutateForTesting({storage::ObjectKind::kConfig, ""}, [](Bytes& b) {
-    std::string s(b.begin(), b.end());
-    s.replace(s.find("\"version\": 1"), 12, "\"version\": 7");
-    b.assign(s.begin(), s.end());
-  }).ok());
+  ASSERT_TRUE(store_
+                  .MutateForTesting({storage::ObjectKind::kConfig, ""},
+                                    [](Bytes& b) {
+                                      std::string s(b.begin(), b.end());
+                                      s.replace(s.find("\"version\": 1"), 12, "\"version\": 7");
+                                      b.assign(s.begin(), s.end());
+                                    })
+                  .ok());
   bool asked = false;
   auto r = Repository::Open(std::make_unique<SharedBackend>(&store_), keystore_dir_,
                             [&]() -> Result<SecretBytes> {
@@ -206,10 +215,13 @@ TEST_F(RepositoryTest, UnindexedPacksAreAdoptedAndReused) {
   ASSERT_TRUE(repo_->Flush().ok());
   // Simulate a backup killed after its pack was committed but before its index was written.
   std::vector<storage::ObjectName> indexes;
-  ASSERT_TRUE(store_.List(storage::ObjectKind::kIndex, [&](const storage::ObjectInfo& i) {
-    indexes.push_back(i.name);
-    return OkStatus();
-  }).ok());
+  ASSERT_TRUE(store_
+                  .List(storage::ObjectKind::kIndex,
+                        [&](const storage::ObjectInfo& i) {
+                          indexes.push_back(i.name);
+                          return OkStatus();
+                        })
+                  .ok());
   for (const auto& n : indexes) ASSERT_TRUE(store_.Remove(n).ok());
 
   auto again = Reopen();
@@ -231,12 +243,16 @@ TEST_F(RepositoryTest, CorruptedFrameIsNamedOnRead) {
   Id id = Save(repo_.get(), BlobType::kData, d);
   ASSERT_TRUE(repo_->Flush().ok());
   std::string pack_hex;
-  ASSERT_TRUE(store_.List(storage::ObjectKind::kPack, [&](const storage::ObjectInfo& i) {
-    pack_hex = i.name.id;
-    return OkStatus();
-  }).ok());
-  ASSERT_TRUE(store_.MutateForTesting({storage::ObjectKind::kPack, pack_hex},
-                                      [](Bytes& b) { b[100] ^= 1; }).ok());
+  ASSERT_TRUE(store_
+                  .List(storage::ObjectKind::kPack,
+                        [&](const storage::ObjectInfo& i) {
+                          pack_hex = i.name.id;
+                          return OkStatus();
+                        })
+                  .ok());
+  ASSERT_TRUE(
+      store_.MutateForTesting({storage::ObjectKind::kPack, pack_hex}, [](Bytes& b) { b[100] ^= 1; })
+          .ok());
   auto again = Reopen();
   ASSERT_TRUE((*again)->LoadIndex(false).ok());
   auto blob = (*again)->NewBlobReader()->Load(id, BlobType::kData);

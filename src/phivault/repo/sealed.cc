@@ -122,7 +122,8 @@ Result<Bytes> OpenBody(ObjectType expected_type, const Id& expected_id, ByteSpan
   if (env.type != expected_type || env.object_id != expected_id) {
     return DataLossError(what + ": header names another object (swapped or renamed)");
   }
-  if (object.size() < kEnvelopeSize + kFrameOverhead + 1) return DataLossError(what + ": truncated");
+  if (object.size() < kEnvelopeSize + kFrameOverhead + 1)
+    return DataLossError(what + ": truncated");
   auto cipher = ObjectCipher::Create(env, keys);
   if (!cipher.ok()) return std::move(cipher).status().WithContext(what);
   Bytes plain(object.size() - kEnvelopeSize - kFrameOverhead);

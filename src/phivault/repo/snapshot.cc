@@ -6,12 +6,31 @@ namespace phivault::repo {
 namespace {
 constexpr uint8_t kSnapshotVersion = 1;
 enum Tag : uint64_t {
-  kTime = 1, kTree = 2, kPath = 3, kHost = 4, kUser = 5, kUid = 6, kGid = 7, kTagField = 8,
-  kExclude = 9, kParent = 10, kProgram = 11, kSummary = 12, kEndTime = 13, kPartial = 14,
+  kTime = 1,
+  kTree = 2,
+  kPath = 3,
+  kHost = 4,
+  kUser = 5,
+  kUid = 6,
+  kGid = 7,
+  kTagField = 8,
+  kExclude = 9,
+  kParent = 10,
+  kProgram = 11,
+  kSummary = 12,
+  kEndTime = 13,
+  kPartial = 14,
 };
 enum SummaryTag : uint64_t {
-  kFilesNew = 1, kFilesChanged = 2, kFilesUnchanged = 3, kDirs = 4, kBytesRead = 5,
-  kBytesAdded = 6, kBlobsAdded = 7, kFilesUnreadable = 8, kTotalBytes = 9,
+  kFilesNew = 1,
+  kFilesChanged = 2,
+  kFilesUnchanged = 3,
+  kDirs = 4,
+  kBytesRead = 5,
+  kBytesAdded = 6,
+  kBlobsAdded = 7,
+  kFilesUnreadable = 8,
+  kTotalBytes = 9,
 };
 
 void PutI64(Encoder* enc, uint64_t tag, int64_t v) {

@@ -8,8 +8,21 @@ constexpr uint64_t kMaxNodes = 1u << 26;
 constexpr uint64_t kMaxExtents = 1u << 26;
 
 enum Tag : uint64_t {
-  kName = 1, kType = 2, kMode = 3, kUid = 4, kGid = 5, kUser = 6, kGroup = 7, kSize = 8,
-  kMtime = 9, kInode = 11, kDevice = 12, kLinks = 13, kTarget = 14, kRdev = 15, kContent = 16,
+  kName = 1,
+  kType = 2,
+  kMode = 3,
+  kUid = 4,
+  kGid = 5,
+  kUser = 6,
+  kGroup = 7,
+  kSize = 8,
+  kMtime = 9,
+  kInode = 11,
+  kDevice = 12,
+  kLinks = 13,
+  kTarget = 14,
+  kRdev = 15,
+  kContent = 16,
   kSubtree = 17,
 };
 

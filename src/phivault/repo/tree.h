@@ -49,8 +49,8 @@ struct Node {
   uint64_t inode = 0;   // files with links > 1
   uint64_t device = 0;  // files with links > 1
   uint64_t links = 1;
-  std::string target;  // symlinks
-  uint64_t rdev = 0;   // devices
+  std::string target;           // symlinks
+  uint64_t rdev = 0;            // devices
   std::vector<Extent> content;  // files
   Id subtree;                   // directories
 

@@ -1,6 +1,5 @@
 // One suite of behaviour tests, run against every Backend implementation. A new backend joins by
 // adding a factory to INSTANTIATE_TEST_SUITE_P below.
-#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -10,6 +9,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "phivault/storage/local_backend.h"
 #include "phivault/storage/mem_backend.h"
@@ -89,10 +90,13 @@ TEST_P(BackendConformanceTest, UncommittedWriterLeavesNothing) {
   }
   EXPECT_EQ(backend_->Stat(name).status().code(), StatusCode::kNotFound);
   int listed = 0;
-  ASSERT_TRUE(backend_->List(ObjectKind::kPack, [&](const ObjectInfo&) {
-    ++listed;
-    return OkStatus();
-  }).ok());
+  ASSERT_TRUE(backend_
+                  ->List(ObjectKind::kPack,
+                         [&](const ObjectInfo&) {
+                           ++listed;
+                           return OkStatus();
+                         })
+                  .ok());
   EXPECT_EQ(listed, 0);
 }
 
@@ -119,17 +123,23 @@ TEST_P(BackendConformanceTest, ListsEachKindSeparately) {
   }
   ASSERT_TRUE(backend_->Save(ObjectName{ObjectKind::kIndex, IdOf(20)}, Bytes{1, 2}).ok());
   std::set<std::string> listed;
-  ASSERT_TRUE(backend_->List(ObjectKind::kPack, [&](const ObjectInfo& info) {
-    EXPECT_EQ(info.size, 1u);
-    listed.insert(info.name.id);
-    return OkStatus();
-  }).ok());
+  ASSERT_TRUE(backend_
+                  ->List(ObjectKind::kPack,
+                         [&](const ObjectInfo& info) {
+                           EXPECT_EQ(info.size, 1u);
+                           listed.insert(info.name.id);
+                           return OkStatus();
+                         })
+                  .ok());
   EXPECT_EQ(listed, packs);
   std::set<std::string> indexes;
-  ASSERT_TRUE(backend_->List(ObjectKind::kIndex, [&](const ObjectInfo& info) {
-    indexes.insert(info.name.id);
-    return OkStatus();
-  }).ok());
+  ASSERT_TRUE(backend_
+                  ->List(ObjectKind::kIndex,
+                         [&](const ObjectInfo& info) {
+                           indexes.insert(info.name.id);
+                           return OkStatus();
+                         })
+                  .ok());
   EXPECT_EQ(indexes, std::set<std::string>{IdOf(20)});
 }
 
@@ -179,13 +189,15 @@ TEST_P(BackendConformanceTest, ConfigHasItsOwnName) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllBackends, BackendConformanceTest,
-    ::testing::Values(
-        BackendFactory{"Mem", [](const std::string&) { return std::make_unique<MemBackend>(); }},
-        BackendFactory{"Local",
-                       [](const std::string& dir) -> std::unique_ptr<Backend> {
-                         auto b = LocalBackend::Create(dir);
-                         return b.ok() ? std::move(*b) : nullptr;
-                       }}),
+    ::testing::Values(BackendFactory{"Mem",
+                                     [](const std::string&) {
+                                       return std::make_unique<MemBackend>();
+                                     }},
+                      BackendFactory{"Local",
+                                     [](const std::string& dir) -> std::unique_ptr<Backend> {
+                                       auto b = LocalBackend::Create(dir);
+                                       return b.ok() ? std::move(*b) : nullptr;
+                                     }}),
     [](const ::testing::TestParamInfo<BackendFactory>& p) { return p.param.name; });
 
 TEST(LocalBackendTest, OpenMissingIsRepositoryMissing) {

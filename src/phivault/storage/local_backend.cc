@@ -226,7 +226,8 @@ Status ListDir(const std::string& dir, ObjectKind kind,
 Status LocalBackend::List(ObjectKind kind, const std::function<Status(const ObjectInfo&)>& fn) {
   if (kind == ObjectKind::kConfig) {
     auto info = Stat(ObjectName{ObjectKind::kConfig, ""});
-    if (!info.ok()) return info.status().code() == StatusCode::kNotFound ? OkStatus() : info.status();
+    if (!info.ok())
+      return info.status().code() == StatusCode::kNotFound ? OkStatus() : info.status();
     return fn(*info);
   }
   std::string top = JoinPath(root_, KindDir(kind));

@@ -50,8 +50,8 @@ class LocalBackend : public Backend {
   const std::string root_;
   std::mutex fd_mu_;
   std::list<std::string> fd_lru_;  // most recently used first
-  std::unordered_map<std::string, std::pair<std::shared_ptr<UniqueFd>,
-                                            std::list<std::string>::iterator>>
+  std::unordered_map<std::string,
+                     std::pair<std::shared_ptr<UniqueFd>, std::list<std::string>::iterator>>
       fd_cache_;
 };
 

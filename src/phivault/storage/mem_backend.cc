@@ -84,8 +84,7 @@ Status MemBackend::Remove(const ObjectName& name) {
   return OkStatus();
 }
 
-Status MemBackend::MutateForTesting(const ObjectName& name,
-                                    const std::function<void(Bytes&)>& fn) {
+Status MemBackend::MutateForTesting(const ObjectName& name, const std::function<void(Bytes&)>& fn) {
   std::lock_guard<std::mutex> lock(state_->mu);
   auto it = state_->objects.find(name.Path());
   if (it == state_->objects.end()) return NotFoundError(name.Path());
