@@ -338,10 +338,21 @@ Result<Keystore> Keystore::Load(const std::string& path) {
   if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
     PHV_LOG(kWarning, "keystore file is accessible to other users (mode {:o})", st.st_mode & 0777);
   }
-  return Parse(*data, "keystore " + path);
+  auto parsed = Parse(*data, "keystore " + path);
+  if (!parsed.ok() && parsed.status().tag() == ErrorTag::kNone) {
+    return std::move(parsed).status().WithTag(ErrorTag::kKeystore);
+  }
+  return parsed;
 }
 
 Status Keystore::Unlock(ByteSpan passphrase) {
+  Status s = UnlockSlots(passphrase);
+  // Any failure other than a wrong passphrase means the keystore file itself is damaged.
+  if (s.code() == StatusCode::kDataLoss) return std::move(s).WithTag(ErrorTag::kKeystore);
+  return s;
+}
+
+Status Keystore::UnlockSlots(ByteSpan passphrase) {
   for (const Slot& s : slot_records_) {
     if (s.info.type != SlotType::kPassphrase) continue;
     ByteSpan salt = ByteSpan(s.wrapped_master).first(kSaltSize);

@@ -75,9 +75,9 @@ class Keystore {
   Keystore(Keystore&&) noexcept = default;
   Keystore& operator=(Keystore&&) noexcept = default;
 
-  // Tries `passphrase` on every passphrase slot. kUnauthenticated if none opens; kDataLoss if a
-  // slot opens but the file's MAC or the bundle fails to authenticate (the file was altered).
-  // On success the keystore is unlocked.
+  // Tries `passphrase` on every passphrase slot. kUnauthenticated if none opens; kDataLoss tagged
+  // kKeystore if a slot opens but the file's MAC or the bundle fails to authenticate (the file was
+  // altered). On success the keystore is unlocked.
   Status Unlock(ByteSpan passphrase);
 
   bool unlocked() const { return master_key_.size() == crypto::kKeySize; }
@@ -99,6 +99,7 @@ class Keystore {
   Keystore() = default;
 
   Result<Bytes> EncodeBody(bool reseal) const;
+  Status UnlockSlots(ByteSpan passphrase);
 
   Id repository_id_;
   std::vector<Slot> slot_records_;
