@@ -55,6 +55,34 @@ struct ChunkJob {
   Bytes data;
 };
 
+// Where the pipeline's threads spend their time, summed over threads, for the debug log and
+// the stage profile in doc/benchmarks.md.
+struct StageTimes {
+  std::atomic<int64_t> read_ns{0};
+  std::atomic<int64_t> chunk_ns{0};
+  std::atomic<int64_t> hash_ns{0};
+  std::atomic<int64_t> push_wait_ns{0};
+  std::atomic<int64_t> pop_wait_ns{0};
+  std::atomic<int64_t> save_ns{0};
+};
+
+// Adds the time between construction and destruction to a counter.
+class StageTimer {
+ public:
+  explicit StageTimer(std::atomic<int64_t>* sink)
+      : sink_(sink), start_(std::chrono::steady_clock::now()) {}
+  ~StageTimer() {
+    sink_->fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now() - start_)
+                         .count(),
+                     std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<int64_t>* sink_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 int64_t ToNs(const struct timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
@@ -199,6 +227,7 @@ class BackupRun {
   uint64_t files_unchanged_ = 0;
   uint64_t dirs_ = 0;
   std::atomic<uint64_t> total_bytes_{0};
+  StageTimes times_;
 };
 
 void BackupRun::Fail(const Status& s) {
@@ -446,7 +475,11 @@ Status BackupRun::ReadRegion(int fd, uint64_t start, uint64_t end, repo::BlobIdH
   while (true) {
     while (!eof && filled < buffer->size() && offset < end) {
       size_t want = static_cast<size_t>(std::min<uint64_t>(buffer->size() - filled, end - offset));
-      ssize_t n = pread(fd, buffer->data() + filled, want, static_cast<off_t>(offset));
+      ssize_t n;
+      {
+        StageTimer t(&times_.read_ns);
+        n = pread(fd, buffer->data() + filled, want, static_cast<off_t>(offset));
+      }
       if (n < 0) {
         if (errno == EINTR) continue;
         return ErrnoToStatus(errno, "read");
@@ -465,7 +498,11 @@ Status BackupRun::ReadRegion(int fd, uint64_t start, uint64_t end, repo::BlobIdH
     while (filled - consumed > 0) {
       ByteSpan rest(buffer->data() + consumed, filled - consumed);
       if (!eof && rest.size() < chunker_.max_size()) break;
-      size_t cut = chunker_.NextCut(rest);
+      size_t cut;
+      {
+        StageTimer t(&times_.chunk_ns);
+        cut = chunker_.NextCut(rest);
+      }
       PHV_RETURN_IF_ERROR(EmitChunk(rest.first(cut), hasher, out));
       consumed += cut;
       if (Stopped()) return CancelledError("backup stopped");
@@ -484,17 +521,28 @@ Status BackupRun::EmitChunk(ByteSpan data, repo::BlobIdHasher* hasher, std::vect
     AppendHole(out, data.size());
     return OkStatus();
   }
-  PHV_ASSIGN_OR_RETURN(Id id, hasher->Compute(repo::BlobType::kData, data));
-  out->push_back(Extent{data.size(), false, id});
-  if (repo_->index().Contains(id)) return OkStatus();
-  if (!chunks_.Push(ChunkJob{id, Bytes(data.begin(), data.end())})) {
-    return CancelledError("backup stopped");
-  }
+  Result<Id> id = [&] {
+    StageTimer t(&times_.hash_ns);
+    return hasher->Compute(repo::BlobType::kData, data);
+  }();
+  if (!id.ok()) return id.status();
+  out->push_back(Extent{data.size(), false, *id});
+  if (repo_->index().Contains(*id)) return OkStatus();
+  ChunkJob job{*id, Bytes(data.begin(), data.end())};
+  StageTimer t(&times_.push_wait_ns);
+  if (!chunks_.Push(std::move(job))) return CancelledError("backup stopped");
   return OkStatus();
 }
 
 void BackupRun::SaverLoop() {
-  while (std::optional<ChunkJob> job = chunks_.Pop()) {
+  while (true) {
+    std::optional<ChunkJob> job;
+    {
+      StageTimer t(&times_.pop_wait_ns);
+      job = chunks_.Pop();
+    }
+    if (!job) return;
+    StageTimer t(&times_.save_ns);
     auto saved = repo_->SaveBlob(repo::BlobType::kData, job->id, job->data);
     if (!saved.ok()) {
       Fail(saved.status());
@@ -559,6 +607,18 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
   for (auto& t : readers) t.join();
   chunks_.Close();
   for (auto& t : savers) t.join();
+  const double pipeline_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto secs = [](const std::atomic<int64_t>& ns) {
+    return static_cast<double>(ns.load()) / 1e9;
+  };
+  PHV_LOG(kInfo,
+          "pipeline {:.2f} s with {} readers and {} savers; thread-seconds: read {:.2f}, chunk "
+          "{:.2f}, hash {:.2f}, readers waiting for savers {:.2f}, savers waiting for readers "
+          "{:.2f}, saving (compress, seal, write) {:.2f}",
+          pipeline_s, Threads(), Threads(), secs(times_.read_ns), secs(times_.chunk_ns),
+          secs(times_.hash_ns), secs(times_.push_wait_ns), secs(times_.pop_wait_ns),
+          secs(times_.save_ns));
   if (!walk.ok()) return walk;
   PHV_RETURN_IF_ERROR(FirstError());
   if (options_.cancel != nullptr && options_.cancel->load()) {

@@ -1,5 +1,7 @@
 // phivault: encrypted, deduplicating backup with verified restores. Parses the command line and
 // runs one command; everything else lives in the libraries.
+#include <malloc.h>
+
 #include <iostream>
 
 #include "phivault/base/log.h"
@@ -61,4 +63,10 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace phivault::cli
 
-int main(int argc, char** argv) { return phivault::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // The pipelines allocate and free chunk-sized buffers (64 KiB to 1 MiB) at a high rate; served
+  // by mmap they would cost a page fault per 4 KiB and a munmap each, so keep them on the heap.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  return phivault::cli::Main(argc, argv);
+}

@@ -1,9 +1,18 @@
 // zstd compression of frames and object bodies. Each Compressor/Decompressor owns a zstd context,
 // reused across calls because creating one costs more than compressing a small frame.
 //
-// Compression levels are named by CompressionMode so that users pick a trade-off, not a number:
-// kFast (zstd 1), kDefault (zstd 2), kSmall (zstd 6), kOff. doc/benchmarks.md has the measured
-// cost and size of each.
+// Compression levels are named by CompressionMode so that users pick a trade-off, not a number.
+// Frames of 64 KiB or more are first probed: a 16 KiB sample from the middle is compressed at
+// zstd level 1. Data that shrinks by less than 5% is stored raw without a full pass (scans,
+// photos, encrypted attachments); dense data (ratio below 2.3: images, database pages), where
+// higher levels cost twice the time for a few percent, gets the mode's dense level:
+//
+//   kFast     zstd 1 everywhere
+//   kDefault  zstd 2 for text-like data, zstd 1 for dense data
+//   kSmall    zstd 6 everywhere
+//   kOff      no compression
+//
+// doc/benchmarks.md has the measured cost and size of each.
 //
 // Thread safety: one thread per object.
 #pragma once
@@ -38,6 +47,9 @@ class Compressor {
   Codec Compress(ByteSpan in, Bytes* out);
 
  private:
+  // The zstd level for `in`, or 0 to store it raw.
+  int ChooseLevel(ByteSpan in);
+
   struct Ctx;
   CompressionMode mode_;
   std::unique_ptr<Ctx> ctx_;
