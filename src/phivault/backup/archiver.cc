@@ -33,6 +33,7 @@ using repo::NodeType;
 constexpr size_t kReadBufferSize = 8u << 20;
 constexpr size_t kFileQueueCapacity = 4096;
 constexpr size_t kChunksPerSaver = 4;
+constexpr size_t kBatchBytes = 256 * 1024;
 
 // One file system object found by the walk. Directories own their children; a file's content
 // list is filled in by the reader that reads it.
@@ -50,9 +51,11 @@ struct FileJob {
   bool known = false;  // the files cache had an entry for this path
 };
 
+// Chunks on their way from a reader to a saver. Small chunks travel in batches of up to
+// kBatchBytes so that a tree of small files does not cost two thread wake-ups per file.
 struct ChunkJob {
-  Id id;
-  Bytes data;
+  Bytes data;                                 // the chunks, back to back
+  std::vector<std::pair<Id, size_t>> chunks;  // id and length of each
 };
 
 // Where the pipeline's threads spend their time, summed over threads, for the debug log and
@@ -197,11 +200,17 @@ class BackupRun {
   void Unreadable(const std::string& path, Status error);
 
   void ReaderLoop();
-  Status ReadOneFile(const FileJob& job, repo::BlobIdHasher* hasher, Bytes* buffer,
-                     std::vector<Extent>* out);
-  Status ReadRegion(int fd, uint64_t start, uint64_t end, repo::BlobIdHasher* hasher, Bytes* buffer,
-                    std::vector<Extent>* out, uint64_t* read_total);
-  Status EmitChunk(ByteSpan data, repo::BlobIdHasher* hasher, std::vector<Extent>* out);
+  // What one reader thread owns.
+  struct ReaderState {
+    std::unique_ptr<repo::BlobIdHasher> hasher;
+    Bytes buffer;
+    ChunkJob pending;  // small chunks not yet handed to a saver
+  };
+  Status ReadOneFile(const FileJob& job, ReaderState* rs, std::vector<Extent>* out);
+  Status ReadRegion(int fd, uint64_t start, uint64_t end, ReaderState* rs, std::vector<Extent>* out,
+                    uint64_t* read_total);
+  Status EmitChunk(ByteSpan data, ReaderState* rs, std::vector<Extent>* out);
+  Status Hand(ChunkJob* job);
   void SaverLoop();
 
   Result<Id> SaveTree(FsEntry* dir, repo::BlobIdHasher* hasher);
@@ -399,16 +408,18 @@ void BackupRun::QueueFile(FsEntry* entry, const std::string& path, const struct 
 }
 
 void BackupRun::ReaderLoop() {
+  ReaderState rs;
   auto hasher = repo_->NewHasher();
   if (!hasher.ok()) {
     Fail(hasher.status());
     return;
   }
-  Bytes buffer(std::max<size_t>(kReadBufferSize, 2 * chunker_.max_size()));
+  rs.hasher = std::move(*hasher);
+  rs.buffer.resize(std::max<size_t>(kReadBufferSize, 2 * chunker_.max_size()));
   while (std::optional<FileJob> job = files_.Pop()) {
     if (Stopped()) break;
     std::vector<Extent> content;
-    Status s = ReadOneFile(*job, hasher->get(), &buffer, &content);
+    Status s = ReadOneFile(*job, &rs, &content);
     if (!s.ok()) {
       if (Stopped()) break;
       job->entry->omitted = true;
@@ -424,10 +435,11 @@ void BackupRun::ReaderLoop() {
     job->entry->node.content = std::move(content);
     progress_->files_done.fetch_add(1, std::memory_order_relaxed);
   }
+  Status s = Hand(&rs.pending);
+  if (!s.ok() && !Stopped()) Fail(s);
 }
 
-Status BackupRun::ReadOneFile(const FileJob& job, repo::BlobIdHasher* hasher, Bytes* buffer,
-                              std::vector<Extent>* out) {
+Status BackupRun::ReadOneFile(const FileJob& job, ReaderState* rs, std::vector<Extent>* out) {
   int fd = open(job.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
   if (fd < 0 && errno == EPERM) fd = open(job.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus(errno, "open " + job.path);
@@ -455,7 +467,7 @@ Status BackupRun::ReadOneFile(const FileJob& job, repo::BlobIdHasher* hasher, By
     }
     AppendHole(out, start - pos);
     uint64_t read_total = 0;
-    PHV_RETURN_IF_ERROR(ReadRegion(fd, start, end, hasher, buffer, out, &read_total));
+    PHV_RETURN_IF_ERROR(ReadRegion(fd, start, end, rs, out, &read_total));
     // A file that shrank while it was read is stored as far as it could be read.
     if (read_total < end - start) return OkStatus();
     pos = end;
@@ -466,8 +478,9 @@ Status BackupRun::ReadOneFile(const FileJob& job, repo::BlobIdHasher* hasher, By
 
 // Reads [start, end) of `fd`, cuts it into chunks and emits them. `read_total` receives the
 // bytes actually read (less than end - start when the file shrank).
-Status BackupRun::ReadRegion(int fd, uint64_t start, uint64_t end, repo::BlobIdHasher* hasher,
-                             Bytes* buffer, std::vector<Extent>* out, uint64_t* read_total) {
+Status BackupRun::ReadRegion(int fd, uint64_t start, uint64_t end, ReaderState* rs,
+                             std::vector<Extent>* out, uint64_t* read_total) {
+  Bytes* buffer = &rs->buffer;
   uint64_t offset = start;
   size_t filled = 0;
   bool eof = false;
@@ -503,7 +516,7 @@ Status BackupRun::ReadRegion(int fd, uint64_t start, uint64_t end, repo::BlobIdH
         StageTimer t(&times_.chunk_ns);
         cut = chunker_.NextCut(rest);
       }
-      PHV_RETURN_IF_ERROR(EmitChunk(rest.first(cut), hasher, out));
+      PHV_RETURN_IF_ERROR(EmitChunk(rest.first(cut), rs, out));
       consumed += cut;
       if (Stopped()) return CancelledError("backup stopped");
     }
@@ -516,22 +529,35 @@ Status BackupRun::ReadRegion(int fd, uint64_t start, uint64_t end, repo::BlobIdH
   }
 }
 
-Status BackupRun::EmitChunk(ByteSpan data, repo::BlobIdHasher* hasher, std::vector<Extent>* out) {
+Status BackupRun::EmitChunk(ByteSpan data, ReaderState* rs, std::vector<Extent>* out) {
   if (IsAllZero(data)) {
     AppendHole(out, data.size());
     return OkStatus();
   }
   Result<Id> id = [&] {
     StageTimer t(&times_.hash_ns);
-    return hasher->Compute(repo::BlobType::kData, data);
+    return rs->hasher->Compute(repo::BlobType::kData, data);
   }();
   if (!id.ok()) return id.status();
   out->push_back(Extent{data.size(), false, *id});
   if (repo_->index().Contains(*id)) return OkStatus();
-  ChunkJob job{*id, Bytes(data.begin(), data.end())};
+  if (data.size() >= kBatchBytes) {
+    ChunkJob job{Bytes(data.begin(), data.end()), {{*id, data.size()}}};
+    return Hand(&job);
+  }
+  ChunkJob& pending = rs->pending;
+  pending.data.insert(pending.data.end(), data.begin(), data.end());
+  pending.chunks.emplace_back(*id, data.size());
+  return pending.data.size() >= kBatchBytes ? Hand(&pending) : OkStatus();
+}
+
+// Passes `job` to the savers and leaves it empty.
+Status BackupRun::Hand(ChunkJob* job) {
+  if (job->chunks.empty()) return OkStatus();
   StageTimer t(&times_.push_wait_ns);
-  if (!chunks_.Push(std::move(job))) return CancelledError("backup stopped");
-  return OkStatus();
+  bool pushed = chunks_.Push(std::move(*job));
+  *job = ChunkJob();
+  return pushed ? OkStatus() : CancelledError("backup stopped");
 }
 
 void BackupRun::SaverLoop() {
@@ -543,10 +569,15 @@ void BackupRun::SaverLoop() {
     }
     if (!job) return;
     StageTimer t(&times_.save_ns);
-    auto saved = repo_->SaveBlob(repo::BlobType::kData, job->id, job->data);
-    if (!saved.ok()) {
-      Fail(saved.status());
-      return;
+    size_t offset = 0;
+    for (const auto& [id, length] : job->chunks) {
+      auto saved =
+          repo_->SaveBlob(repo::BlobType::kData, id, ByteSpan(job->data).subspan(offset, length));
+      if (!saved.ok()) {
+        Fail(saved.status());
+        return;
+      }
+      offset += length;
     }
   }
 }
@@ -591,7 +622,7 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
     if (lstat(r.c_str(), &st) != 0) return ErrnoToStatus(errno, "backup source " + r);
   }
 
-  const uint64_t bytes_before = repo_->write_stats().bytes_written;
+  const repo::WriteStats before = repo_->write_stats();
   std::vector<std::thread> readers, savers;
   for (unsigned i = 0; i < Threads(); ++i) {
     readers.emplace_back([this] { ReaderLoop(); });
@@ -645,8 +676,9 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
   sum.files_unchanged = files_unchanged_;
   sum.dirs = dirs_;
   sum.bytes_read = progress_->bytes_read.load();
-  sum.bytes_added = repo_->write_stats().bytes_written - bytes_before;
-  sum.blobs_added = repo_->write_stats().blobs_added;
+  const repo::WriteStats after = repo_->write_stats();
+  sum.bytes_added = after.bytes_written - before.bytes_written;
+  sum.blobs_added = after.blobs_added - before.blobs_added;
   sum.files_unreadable = unreadable_.size();
   sum.total_bytes = total_bytes_.load();
   snap.partial = !unreadable_.empty();

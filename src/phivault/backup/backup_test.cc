@@ -169,6 +169,22 @@ TEST_F(BackupTest, CheckFindsAFlippedBitAndRestoreRefusesTheFile) {
   EXPECT_EQ(Slurp(dir_ + "/out" + src_ + "/small.txt"), (Bytes{'h', 'i'}));
 }
 
+TEST_F(BackupTest, ADamagedFilesCacheIsDiscardedAndEveryFileReadAgain) {
+  Backup();
+  const std::string cache = dir_ + "/cache/" + repo_->config().id.Hex() + "/files";
+  Bytes data = Slurp(cache);
+  ASSERT_GT(data.size(), 60u);
+  data[data.size() - 20] ^= 0x01;
+  WriteFile(cache, data);
+  BackupResult second = Backup();
+  EXPECT_EQ(second.snapshot.summary.files_unchanged, 0u);
+  EXPECT_EQ(second.snapshot.summary.files_changed + second.snapshot.summary.files_new, 4u);
+  EXPECT_EQ(second.snapshot.summary.bytes_read, (6u << 20) + 2u);
+  // The file contents were all stored already; only trees of ancestors whose mtime changed
+  // (the test directory gained a cache) are new.
+  EXPECT_LT(second.snapshot.summary.bytes_added, 64u * 1024);
+}
+
 TEST(ExcludeTest, PatternsMatchNamesOrWholePaths) {
   EXPECT_TRUE(IsExcluded({"*.tmp"}, "/a/b/x.tmp"));
   EXPECT_FALSE(IsExcluded({"*.tmp"}, "/a/b/x.tmpl"));

@@ -26,9 +26,7 @@ std::string ModeString(const repo::Node& n) {
 int RunLs(const Globals& g, const LsFlags& flags) {
   auto repo = OpenRepository(g, /*load_index=*/true, /*adopt=*/false);
   if (!repo.ok()) return ReportError(g, repo.status());
-  auto id = (*repo)->ResolveSnapshot(flags.snapshot);
-  if (!id.ok()) return ReportError(g, id.status());
-  auto snap = (*repo)->LoadSnapshot(*id);
+  auto snap = (*repo)->LoadNamedSnapshot(flags.snapshot);
   if (!snap.ok()) return ReportError(g, snap.status());
   auto prefix = AbsolutePath(flags.path);
   if (!prefix.ok()) return ReportError(g, prefix.status());
@@ -67,7 +65,8 @@ int RunLs(const Globals& g, const LsFlags& flags) {
   if (!s.ok()) return ReportError(g, s);
   if (g.json) PrintJson(out);
   if (shown == 0 && *prefix != "/") {
-    return ReportError(g, NotFoundError("no path " + *prefix + " in snapshot " + id->ShortHex()));
+    return ReportError(g,
+                       NotFoundError("no path " + *prefix + " in snapshot " + snap->id.ShortHex()));
   }
   return kExitOk;
 }

@@ -26,9 +26,7 @@ int RunRestore(const Globals& g, const RestoreFlags& flags) {
   }
   auto repo = OpenRepository(g, /*load_index=*/true, /*adopt=*/false);
   if (!repo.ok()) return ReportError(g, repo.status());
-  auto id = (*repo)->ResolveSnapshot(flags.snapshot);
-  if (!id.ok()) return ReportError(g, id.status());
-  auto snap = (*repo)->LoadSnapshot(*id);
+  auto snap = (*repo)->LoadNamedSnapshot(flags.snapshot);
   if (!snap.ok()) return ReportError(g, snap.status());
 
   backup::RestoreOptions options;
@@ -66,7 +64,7 @@ int RunRestore(const Globals& g, const RestoreFlags& flags) {
                           {"error", std::string(f.error.message())},
                           {"code", std::string(StatusCodeName(f.error.code()))}});
     }
-    PrintJson({{"snapshot_id", id->Hex()},
+    PrintJson({{"snapshot_id", snap->id.Hex()},
                {"files", r.files},
                {"dirs", r.dirs},
                {"symlinks", r.symlinks},
@@ -77,11 +75,13 @@ int RunRestore(const Globals& g, const RestoreFlags& flags) {
                {"failures", failures},
                {"duration_s", r.duration_s}});
   } else {
-    double mib_s = r.duration_s > 0 ? static_cast<double>(r.bytes) / r.duration_s / 1048576 : 0;
+    // The rate counts bytes written, not the holes of sparse files.
+    double mib_s =
+        r.duration_s > 0 ? static_cast<double>(r.bytes_verified) / r.duration_s / 1048576 : 0;
     std::printf(
         "restored snapshot %s: %llu files, %llu directories, %llu links, %s in %.2f s "
         "(%.0f MiB/s)\n",
-        id->ShortHex().c_str(), static_cast<unsigned long long>(r.files),
+        snap->id.ShortHex().c_str(), static_cast<unsigned long long>(r.files),
         static_cast<unsigned long long>(r.dirs),
         static_cast<unsigned long long>(r.symlinks + r.hardlinks), HumanBytes(r.bytes).c_str(),
         r.duration_s, mib_s);

@@ -389,6 +389,11 @@ Result<Id> Repository::ResolveSnapshot(std::string_view name) {
   return Id::FromHex(matches[0]);
 }
 
+Result<Snapshot> Repository::LoadNamedSnapshot(std::string_view name) {
+  PHV_ASSIGN_OR_RETURN(Id id, ResolveSnapshot(name));
+  return LoadSnapshot(id);
+}
+
 BlobReader::BlobReader(Repository* repo) : repo_(repo) {
   auto hasher = repo->NewHasher();
   if (hasher.ok()) hasher_ = std::move(*hasher);

@@ -159,6 +159,8 @@ class Repository {
   // Resolves "latest" or a unique prefix of a snapshot id. kNotFound or kInvalidArgument
   // (ambiguous prefix).
   Result<Id> ResolveSnapshot(std::string_view name);
+  // ResolveSnapshot, then LoadSnapshot.
+  Result<Snapshot> LoadNamedSnapshot(std::string_view name);
 
   // Reads and authenticates a pack's header (see ReadPackHeader in pack.h).
   Result<PackHeaderInfo> ReadPackHeader(const Id& pack_id, uint64_t pack_size);
