@@ -30,7 +30,7 @@ constexpr size_t kProbeMinSize = 64 * 1024;
 constexpr size_t kProbeSize = 16 * 1024;
 // A probe that shrinks less than this (x100) marks data that does not compress: stored raw.
 constexpr size_t kRawRatioX100 = 105;
-// A probe that shrinks less than this marks dense data (images, database pages), where higher
+// A probe that shrinks less than this marks dense data (medical images), where higher
 // zstd levels cost twice the time for a few percent; it gets the mode's dense level.
 constexpr size_t kDenseRatioX100 = 180;
 

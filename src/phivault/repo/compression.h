@@ -4,8 +4,8 @@
 // Compression levels are named by CompressionMode so that users pick a trade-off, not a number.
 // Frames of 64 KiB or more are first probed: a 16 KiB sample from the middle is compressed at
 // zstd level 1. Data that shrinks by less than 5% is stored raw without a full pass (scans,
-// photos, encrypted attachments); dense data (ratio below 2.3: images, database pages), where
-// higher levels cost twice the time for a few percent, gets the mode's dense level:
+// photos, encrypted attachments); dense data (ratio below 1.8: medical images, some database
+// files), where higher levels cost twice the time for a few percent, gets the mode's dense level:
 //
 //   kFast     zstd 1 everywhere
 //   kDefault  zstd 2 for text-like data, zstd 1 for dense data
