@@ -192,7 +192,8 @@ class BackupRun {
   Status FirstError();
 
   Node NodeFromStat(std::string name, const struct stat& st);
-  Status AddRoot(const std::string& path);
+  // Walks the source path `path`, whose lstat is `st`.
+  void AddRoot(const std::string& path, const struct stat& st);
   FsEntry* AncestorDir(const std::string& path);
   void WalkEntry(FsEntry* parent, std::string name, const std::string& path, const struct stat& st);
   void WalkDir(FsEntry* dir, const std::string& path);
@@ -314,17 +315,13 @@ FsEntry* BackupRun::AncestorDir(const std::string& path) {
   }
 }
 
-Status BackupRun::AddRoot(const std::string& path) {
-  struct stat st;
-  if (lstat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, "backup source " + path);
+void BackupRun::AddRoot(const std::string& path, const struct stat& st) {
   if (path == "/") {
-    root_.node.type = NodeType::kDirectory;
     WalkDir(&root_, path);
-    return OkStatus();
+    return;
   }
   FsEntry* parent = AncestorDir(path);
   WalkEntry(parent, path.substr(path.rfind('/') + 1), path, st);
-  return OkStatus();
 }
 
 void BackupRun::WalkEntry(FsEntry* parent, std::string name, const std::string& path,
@@ -617,9 +614,12 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
   snap.program = "phivault " PHIVAULT_VERSION;
   root_.node.type = NodeType::kDirectory;
 
-  for (const std::string& r : roots) {
-    struct stat st;
-    if (lstat(r.c_str(), &st) != 0) return ErrnoToStatus(errno, "backup source " + r);
+  // Every source must exist before anything is stored.
+  std::vector<struct stat> root_stats(roots.size());
+  for (size_t i = 0; i < roots.size(); ++i) {
+    if (lstat(roots[i].c_str(), &root_stats[i]) != 0) {
+      return ErrnoToStatus(errno, "backup source " + roots[i]);
+    }
   }
 
   const repo::WriteStats before = repo_->write_stats();
@@ -628,12 +628,7 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
     readers.emplace_back([this] { ReaderLoop(); });
     savers.emplace_back([this] { SaverLoop(); });
   }
-  Status walk;
-  for (const std::string& r : roots) {
-    if (Stopped()) break;
-    walk = AddRoot(r);
-    if (!walk.ok()) break;
-  }
+  for (size_t i = 0; i < roots.size() && !Stopped(); ++i) AddRoot(roots[i], root_stats[i]);
   files_.Close();
   for (auto& t : readers) t.join();
   chunks_.Close();
@@ -650,7 +645,6 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
           pipeline_s, Threads(), Threads(), secs(times_.read_ns), secs(times_.chunk_ns),
           secs(times_.hash_ns), secs(times_.push_wait_ns), secs(times_.pop_wait_ns),
           secs(times_.save_ns));
-  if (!walk.ok()) return walk;
   PHV_RETURN_IF_ERROR(FirstError());
   if (options_.cancel != nullptr && options_.cancel->load()) {
     PHV_RETURN_IF_ERROR(repo_->Flush());  // what was stored is kept for the next backup

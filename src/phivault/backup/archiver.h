@@ -4,8 +4,8 @@
 //
 // The pipeline keeps every core busy:
 //
-//   walker (calling thread) ──files──▶ readers (read, chunk, keyed hash) ──chunks──▶ savers
-//                                                                   (compress, seal, write)
+//   walker (calling thread) --files--> readers (read, chunk, keyed hash) --chunks--> savers
+//                                                                  (compress, seal, write)
 //
 // Readers know each chunk's id before it is stored, so a file's content list is complete when
 // its reader finishes; savers only store. Both queues are bounded, which bounds memory: at most

@@ -24,7 +24,7 @@ class CheckRun {
 
  private:
   void Problem(std::string object, Status error);
-  Status CheckIndexedPacks();
+  void CheckIndexedPacks();
   void CheckSnapshots();
   void CheckSnapshotTree(const repo::Snapshot& snap, repo::BlobReader* reader);
   void ReadPacks();
@@ -46,13 +46,11 @@ void CheckRun::Problem(std::string object, Status error) {
   report_.problems.push_back(CheckProblem{std::move(object), std::move(error)});
 }
 
-Status CheckRun::CheckIndexedPacks() {
-  PHV_RETURN_IF_ERROR(
-      repo_->backend()->List(storage::ObjectKind::kPack, [&](const storage::ObjectInfo& info) {
-        auto id = Id::FromHex(info.name.id);
-        if (id.ok()) pack_sizes_[*id] = info.size;
-        return OkStatus();
-      }));
+void CheckRun::CheckIndexedPacks() {
+  for (const storage::ObjectInfo& info : repo_->listed_packs()) {
+    auto id = Id::FromHex(info.name.id);
+    if (id.ok()) pack_sizes_[*id] = info.size;
+  }
   report_.packs = pack_sizes_.size();
   report_.unindexed_packs = repo_->unindexed_packs().size();
   for (const auto& [id, status] : repo_->bad_indexes()) Problem("index " + id.Hex(), status);
@@ -66,7 +64,6 @@ Status CheckRun::CheckIndexedPacks() {
                             " bytes, the index needs more than " + std::to_string(p.frames_end)));
     }
   });
-  return OkStatus();
 }
 
 void CheckRun::CheckSnapshotTree(const repo::Snapshot& snap, repo::BlobReader* reader) {
@@ -170,12 +167,8 @@ void CheckRun::ReadPacks() {
 Result<CheckReport> CheckRun::Run() {
   const auto started = std::chrono::steady_clock::now();
   PHV_RETURN_IF_ERROR(repo_->LoadIndex(/*adopt=*/false));
-  PHV_RETURN_IF_ERROR(
-      repo_->backend()->List(storage::ObjectKind::kIndex, [&](const storage::ObjectInfo&) {
-        ++report_.indexes;
-        return OkStatus();
-      }));
-  PHV_RETURN_IF_ERROR(CheckIndexedPacks());
+  report_.indexes = repo_->listed_indexes();
+  CheckIndexedPacks();
   CheckSnapshots();
   if (options_.read_data) ReadPacks();
   std::sort(report_.problems.begin(), report_.problems.end(),

@@ -31,7 +31,7 @@ struct PlannedFile {
 
 struct PlannedLink {
   std::string rel;
-  std::string first_rel;  // the restored file it links to
+  size_t first = 0;  // the file of files_ it links to
 };
 
 struct timespec MtimeOf(const Node& n) {
@@ -66,7 +66,8 @@ class RestoreRun {
   // True when a file created with `node`'s permission bits already has its final owner and mode,
   // so that fchown and fchmod can be skipped (two system calls per file).
   bool CreatedFinal(const Node& node) const;
-  Status SetMetadata(int fd, const Node& node);
+  // Sets `node`'s mtime on `fd`, and first its owner and mode when `owner_and_mode`.
+  Status SetMetadata(int fd, const Node& node, bool owner_and_mode);
   void RestoreLinks();
   void FinishDirectories();
 
@@ -82,13 +83,14 @@ class RestoreRun {
   std::vector<PlannedFile> dirs_;
   std::vector<PlannedFile> files_;
   std::vector<PlannedLink> links_;
-  std::map<std::pair<uint64_t, uint64_t>, std::string> link_groups_;
+  // (device, inode) of a hard-link group -> the file of files_ restored first.
+  std::map<std::pair<uint64_t, uint64_t>, size_t> link_groups_;
   std::vector<std::pair<size_t, size_t>> batches_;
   std::atomic<size_t> next_batch_{0};
 
   std::mutex mu_;
   RestoreResult result_;
-  std::vector<bool> file_ok_;
+  std::vector<uint8_t> file_ok_;  // one byte per file, each written by one worker only
 };
 
 void RestoreRun::Failure(const std::string& rel, Status error) {
@@ -115,7 +117,7 @@ Result<WalkAction> RestoreRun::PlanNode(const std::string& path, const Node& nod
     case NodeType::kFile:
       if (node.links > 1) {
         auto key = std::make_pair(node.device, node.inode);
-        auto [it, first] = link_groups_.try_emplace(key, rel);
+        auto [it, first] = link_groups_.try_emplace(key, files_.size());
         if (!first) {
           links_.push_back(PlannedLink{rel, it->second});
           break;
@@ -188,7 +190,7 @@ Status RestoreRun::Plan(const Id& root) {
       bytes = 0;
     }
   }
-  file_ok_.assign(files_.size(), false);
+  file_ok_.assign(files_.size(), 0);
   return OkStatus();
 }
 
@@ -204,9 +206,11 @@ bool RestoreRun::CreatedFinal(const Node& node) const {
          (node.mode & umask_) == 0;
 }
 
-Status RestoreRun::SetMetadata(int fd, const Node& node) {
-  if (is_root_ && fchown(fd, node.uid, node.gid) != 0) return ErrnoToStatus(errno, "set owner");
-  if (fchmod(fd, node.mode) != 0) return ErrnoToStatus(errno, "set mode");
+Status RestoreRun::SetMetadata(int fd, const Node& node, bool owner_and_mode) {
+  if (owner_and_mode) {
+    if (is_root_ && fchown(fd, node.uid, node.gid) != 0) return ErrnoToStatus(errno, "set owner");
+    if (fchmod(fd, node.mode) != 0) return ErrnoToStatus(errno, "set mode");
+  }
   struct timespec times[2] = {MtimeOf(node), MtimeOf(node)};
   if (futimens(fd, times) != 0) return ErrnoToStatus(errno, "set mtime");
   return OkStatus();
@@ -249,12 +253,7 @@ Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file
     return DataLossError("content list covers " + std::to_string(offset) + " bytes, size is " +
                          std::to_string(node.size));
   }
-  if (created_final) {
-    struct timespec times[2] = {MtimeOf(node), MtimeOf(node)};
-    if (futimens(fd, times) != 0) return ErrnoToStatus(errno, "set mtime");
-  } else {
-    PHV_RETURN_IF_ERROR(SetMetadata(fd, node));
-  }
+  PHV_RETURN_IF_ERROR(SetMetadata(fd, node, !created_final));
   std::lock_guard<std::mutex> lock(mu_);
   result_.bytes_verified += verified;
   result_.bytes += node.size;
@@ -272,8 +271,7 @@ void RestoreRun::WorkerLoop() {
       Status s = RestoreFile(reader.get(), f);
       progress_->files_done.fetch_add(1, std::memory_order_relaxed);
       if (s.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
-        file_ok_[i] = true;
+        file_ok_[i] = 1;
         continue;
       }
       // A file that could not be completed must not stay behind looking restored.
@@ -284,16 +282,13 @@ void RestoreRun::WorkerLoop() {
 }
 
 void RestoreRun::RestoreLinks() {
-  std::map<std::string, bool> ok;
-  for (size_t i = 0; i < files_.size(); ++i) {
-    if (files_[i].node.links > 1) ok[files_[i].rel] = file_ok_[i];
-  }
   for (const PlannedLink& l : links_) {
-    if (!ok[l.first_rel]) {
-      Failure(l.rel, NotFoundError("hard link to /" + l.first_rel + ", which was not restored"));
+    const std::string& first = files_[l.first].rel;
+    if (file_ok_[l.first] == 0) {
+      Failure(l.rel, NotFoundError("hard link to /" + first + ", which was not restored"));
       continue;
     }
-    if (linkat(target_.get(), l.first_rel.c_str(), target_.get(), l.rel.c_str(), 0) != 0) {
+    if (linkat(target_.get(), first.c_str(), target_.get(), l.rel.c_str(), 0) != 0) {
       Failure(l.rel, ErrnoToStatus(errno, "create hard link"));
       continue;
     }
@@ -310,7 +305,7 @@ void RestoreRun::FinishDirectories() {
       continue;
     }
     UniqueFd owner(fd);
-    Status s = SetMetadata(fd, it->node);
+    Status s = SetMetadata(fd, it->node, /*owner_and_mode=*/true);
     if (!s.ok()) Failure(it->rel, std::move(s));
     ++result_.dirs;
   }

@@ -197,6 +197,17 @@ std::string HumanBytes(uint64_t bytes) {
   return buf;
 }
 
+std::string Rate(uint64_t bytes, double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f MiB/s",
+                seconds > 0 ? static_cast<double>(bytes) / seconds / 1048576 : 0.0);
+  return buf;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 std::string PathForJson(std::string_view path) {
   std::string out;
   out.reserve(path.size());

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -96,6 +97,10 @@ void PrintJson(const nlohmann::json& value);
 
 // "1.4 GiB", "512 B".
 std::string HumanBytes(uint64_t bytes);
+// "123 MiB/s": `bytes` over `seconds`, 0 when no time has passed.
+std::string Rate(uint64_t bytes, double seconds);
+// Seconds from `start` until now.
+double SecondsSince(std::chrono::steady_clock::time_point start);
 // Lossless text for a byte-string path in JSON: valid UTF-8 stays as it is, other bytes become
 // \xNN escapes (and a literal backslash is doubled).
 std::string PathForJson(std::string_view path);

@@ -21,14 +21,10 @@ struct BackupFlags {
 
 std::string RenderProgress(const backup::BackupProgress& p,
                            std::chrono::steady_clock::time_point start) {
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   uint64_t done = p.bytes_done.load();
-  char rate[32];
-  std::snprintf(rate, sizeof rate, "%.0f MiB/s",
-                s > 0 ? static_cast<double>(done) / s / 1048576 : 0.0);
   return "backup: " + std::to_string(p.files_done.load()) + "/" +
          std::to_string(p.files_seen.load()) + " files, " + HumanBytes(done) + " / " +
-         HumanBytes(p.bytes_seen.load()) + ", " + rate;
+         HumanBytes(p.bytes_seen.load()) + ", " + Rate(done, SecondsSince(start));
 }
 
 void PrintSummary(const Globals& g, const backup::BackupResult& r) {
@@ -48,15 +44,15 @@ void PrintSummary(const Globals& g, const backup::BackupResult& r) {
                {"duration_s", r.duration_s}});
     return;
   }
-  double mib_s = r.duration_s > 0 ? static_cast<double>(s.bytes_read) / r.duration_s / 1048576 : 0;
-  char rate[32];
-  std::snprintf(rate, sizeof rate, "%.2f s (%.0f MiB/s read)", r.duration_s, mib_s);
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.2f s", r.duration_s);
   std::cout << "snapshot " << r.snapshot.id.ShortHex() << " saved"
             << (r.snapshot.partial ? " (partial: some files could not be read)" : "") << "\n"
             << "  files: " << s.files_new << " new, " << s.files_changed << " changed, "
             << s.files_unchanged << " unchanged; " << s.dirs << " directories\n"
             << "  read " << HumanBytes(s.bytes_read) << " of " << HumanBytes(s.total_bytes)
-            << ", added " << HumanBytes(s.bytes_added) << " to the repository in " << rate << "\n";
+            << ", added " << HumanBytes(s.bytes_added) << " to the repository in " << seconds
+            << " (" << Rate(s.bytes_read, r.duration_s) << " read)\n";
 }
 
 int RunBackup(const Globals& g, const BackupFlags& flags) {

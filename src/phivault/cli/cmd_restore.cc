@@ -39,13 +39,10 @@ int RunRestore(const Globals& g, const RestoreFlags& flags) {
     auto start = std::chrono::steady_clock::now();
     ProgressLine progress(g, [&] {
       const backup::RestoreProgress& p = restorer.progress();
-      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      char rate[32];
-      std::snprintf(rate, sizeof rate, "%.0f MiB/s",
-                    s > 0 ? static_cast<double>(p.bytes_done.load()) / s / 1048576 : 0.0);
       return "restore: " + std::to_string(p.files_done.load()) + "/" +
              std::to_string(p.files_total.load()) + " files, " + HumanBytes(p.bytes_done.load()) +
-             " / " + HumanBytes(p.bytes_total.load()) + ", " + rate;
+             " / " + HumanBytes(p.bytes_total.load()) + ", " +
+             Rate(p.bytes_done.load(), SecondsSince(start));
     });
     return restorer.Run(snap->tree, options);
   }();
@@ -76,15 +73,13 @@ int RunRestore(const Globals& g, const RestoreFlags& flags) {
                {"duration_s", r.duration_s}});
   } else {
     // The rate counts bytes written, not the holes of sparse files.
-    double mib_s =
-        r.duration_s > 0 ? static_cast<double>(r.bytes_verified) / r.duration_s / 1048576 : 0;
     std::printf(
         "restored snapshot %s: %llu files, %llu directories, %llu links, %s in %.2f s "
-        "(%.0f MiB/s)\n",
+        "(%s)\n",
         snap->id.ShortHex().c_str(), static_cast<unsigned long long>(r.files),
         static_cast<unsigned long long>(r.dirs),
         static_cast<unsigned long long>(r.symlinks + r.hardlinks), HumanBytes(r.bytes).c_str(),
-        r.duration_s, mib_s);
+        r.duration_s, Rate(r.bytes_verified, r.duration_s).c_str());
     if (r.failures.empty()) {
       std::printf("every restored byte was authenticated and matched its id\n");
     } else {

@@ -113,12 +113,14 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ba
 Status Repository::LoadIndex(bool adopt) {
   bad_indexes_.clear();
   unindexed_packs_.clear();
+  listed_packs_.clear();
   std::vector<storage::ObjectInfo> indexes;
   PHV_RETURN_IF_ERROR(
       backend_->List(storage::ObjectKind::kIndex, [&](const storage::ObjectInfo& i) {
         indexes.push_back(i);
         return OkStatus();
       }));
+  listed_indexes_ = indexes.size();
   for (const storage::ObjectInfo& info : indexes) {
     PHV_ASSIGN_OR_RETURN(Id id, Id::FromHex(info.name.id));
     auto packs = [&]() -> Result<std::vector<IndexedPack>> {
@@ -135,6 +137,7 @@ Status Repository::LoadIndex(bool adopt) {
   }
 
   PHV_RETURN_IF_ERROR(backend_->List(storage::ObjectKind::kPack, [&](const storage::ObjectInfo& i) {
+    listed_packs_.push_back(i);
     auto id = Id::FromHex(i.name.id);
     if (id.ok() && !index_.HasPack(*id)) unindexed_packs_.push_back(i);
     return OkStatus();

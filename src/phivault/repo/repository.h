@@ -135,6 +135,10 @@ class Repository {
   const std::vector<storage::ObjectInfo>& unindexed_packs() const { return unindexed_packs_; }
   // Index objects that failed to load in the last LoadIndex, with the reason.
   const std::vector<std::pair<Id, Status>>& bad_indexes() const { return bad_indexes_; }
+  // What the last LoadIndex found in storage: every pack with its size, and the number of index
+  // objects (loadable or not).
+  const std::vector<storage::ObjectInfo>& listed_packs() const { return listed_packs_; }
+  size_t listed_indexes() const { return listed_indexes_; }
 
   // --- writing -----------------------------------------------------------------------------
 
@@ -188,6 +192,8 @@ class Repository {
   Index index_;
   std::vector<storage::ObjectInfo> unindexed_packs_;
   std::vector<std::pair<Id, Status>> bad_indexes_;
+  std::vector<storage::ObjectInfo> listed_packs_;
+  size_t listed_indexes_ = 0;
 
   std::mutex claims_mu_;
   std::unordered_set<Id, IdHash> claims_;  // saved this session, not yet indexed
