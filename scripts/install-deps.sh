@@ -6,8 +6,11 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libssl-dev libzstd-dev libargon2-dev nlohmann-json3-dev libcli11-dev libfmt-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libcurl4-openssl-dev
   clang-format python3 util-linux
+  # S3 tests: a throw-away Ceph cluster with radosgw, nginx as TLS decoy, curl and s3cmd as
+  # independent S3 clients, openssl for the test CA.
+  ceph-mon ceph-osd radosgw uuid-runtime nginx curl s3cmd openssl
 )
 missing=()
 for p in "${packages[@]}"; do

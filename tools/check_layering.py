@@ -11,7 +11,7 @@ import sys
 LAYERS = [
     ["base"],
     ["crypto", "chunk", "storage"],
-    ["keys"],
+    ["keys", "s3"],
     ["repo"],
     ["backup"],
     ["cli"],

@@ -22,6 +22,7 @@
 #include "phivault/base/log.h"
 #include "phivault/base/queue.h"
 #include "phivault/chunk/chunker.h"
+#include "phivault/repo/retention.h"
 
 namespace phivault::backup {
 namespace {
@@ -677,6 +678,8 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
   sum.total_bytes = total_bytes_.load();
   snap.partial = !unreadable_.empty();
   snap.end_time_ns = NowNs();
+  // Before the snapshot exists, every object it may need is locked at least as long as it.
+  PHV_RETURN_IF_ERROR(KeepRepositoryLocked(repo_, options_.cache_dir, options_.use_cache));
   PHV_RETURN_IF_ERROR(repo_->SaveSnapshot(&snap));
 
   result.unreadable = std::move(unreadable_);
@@ -686,6 +689,19 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
 }
 
 }  // namespace
+
+Status KeepRepositoryLocked(repo::Repository* repo, const std::string& cache_dir, bool use_cache) {
+  if (!repo->config().object_lock.enabled()) return OkStatus();
+  repo::RetentionLedger ledger;
+  if (use_cache) {
+    std::string dir = cache_dir.empty() ? FilesCache::DefaultDir() : cache_dir;
+    PHV_ASSIGN_OR_RETURN(ledger, repo::RetentionLedger::Load(*repo, dir));
+  }
+  PHV_RETURN_IF_ERROR(repo->KeepPacksLocked(std::chrono::system_clock::now(), &ledger));
+  Status s = ledger.Save(*repo);
+  if (!s.ok()) PHV_LOG(kWarning, "could not save the retention ledger: {}", s.ToString());
+  return OkStatus();
+}
 
 bool IsExcluded(const std::vector<std::string>& patterns, const std::string& path) {
   if (patterns.empty()) return false;

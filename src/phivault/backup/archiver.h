@@ -80,4 +80,9 @@ class Archiver {
   BackupProgress progress_;
 };
 
+// For a repository with object lock: extends the locks of the objects a new snapshot relies on
+// (Repository::KeepPacksLocked), with the retention ledger kept in `cache_dir` (the default
+// cache directory when empty; none when !use_cache). A no-op otherwise.
+Status KeepRepositoryLocked(repo::Repository* repo, const std::string& cache_dir, bool use_cache);
+
 }  // namespace phivault::backup

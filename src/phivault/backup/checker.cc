@@ -144,7 +144,10 @@ void CheckRun::ReadPacks() {
   progress_->packs_total.store(packs.size());
   std::atomic<size_t> next{0};
   unsigned threads = options_.threads;
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) {
+    threads = std::max(std::max(1u, std::thread::hardware_concurrency()),
+                       repo_->backend()->PreferredConcurrency());
+  }
   std::vector<std::thread> workers;
   for (unsigned t = 0; t < threads; ++t) {
     workers.emplace_back([&] {

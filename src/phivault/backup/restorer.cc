@@ -321,7 +321,11 @@ Result<RestoreResult> RestoreRun::Run(const Id& root) {
 
   PHV_RETURN_IF_ERROR(Plan(root));
   unsigned threads = options_.threads;
-  if (threads == 0) threads = 2 * std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) {
+    // Remote storage answers each read after a round trip: enough workers keep it busy.
+    threads = std::max(2 * std::max(1u, std::thread::hardware_concurrency()),
+                       repo_->backend()->PreferredConcurrency());
+  }
   std::vector<std::thread> workers;
   for (unsigned i = 0; i < threads; ++i) workers.emplace_back([this] { WorkerLoop(); });
   for (auto& t : workers) t.join();

@@ -60,9 +60,13 @@ enum class StatusCode : uint8_t {
 // A refinement of the code for the errors that have their own exit code on the command line.
 enum class ErrorTag : uint8_t {
   kNone = 0,
-  kRepositoryMissing,  // exit 10
-  kKeystore,           // exit 13
-  kFormatVersion,      // exit 14
+  kRepositoryMissing,   // exit 10
+  kKeystore,            // exit 13
+  kFormatVersion,       // exit 14
+  kStorageAuth,         // exit 17: storage credentials missing, unsafe or refused
+  kTls,                 // exit 18: TLS version, certificate or host name not acceptable
+  kRetention,           // exit 19: object lock missing or an object still locked
+  kStorageUnavailable,  // exit 20: storage kept failing until the retry time ran out
 };
 
 // Returns the code's name, e.g. "DATA_LOSS".

@@ -14,7 +14,11 @@
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
 #include "phivault/keys/keystore.h"
+#include "phivault/s3/location.h"
+#include "phivault/s3/s3_backend.h"
+#include "phivault/storage/limit_backend.h"
 #include "phivault/storage/local_backend.h"
+#include "phivault/storage/retry_backend.h"
 
 namespace phivault::cli {
 
@@ -106,6 +110,10 @@ int ExitCodeFor(const Status& status) {
     case ErrorTag::kRepositoryMissing: return kExitNoRepository;
     case ErrorTag::kKeystore: return kExitKeystore;
     case ErrorTag::kFormatVersion: return kExitFormatVersion;
+    case ErrorTag::kStorageAuth: return kExitStorageAuth;
+    case ErrorTag::kTls: return kExitTls;
+    case ErrorTag::kRetention: return kExitRetention;
+    case ErrorTag::kStorageUnavailable: return kExitStorageUnavailable;
     case ErrorTag::kNone: break;
   }
   switch (status.code()) {
@@ -125,10 +133,90 @@ Result<std::string> RepositoryPath(const Globals& g) {
   if (repo.empty()) {
     return InvalidArgumentError("no repository given: use --repo or set PHIVAULT_REPO");
   }
-  if (repo.rfind("s3:", 0) == 0) {
-    return InvalidArgumentError("S3 repositories are not supported by this build yet");
+  return NormalizeRepositoryName(repo);
+}
+
+Result<std::string> NormalizeRepositoryName(const std::string& name) {
+  if (name.empty()) return InvalidArgumentError("empty repository name");
+  if (s3::IsS3Name(name)) {
+    PHV_RETURN_IF_ERROR(s3::ParseS3Name(name).status());
+    return name;
   }
-  return AbsolutePath(repo);
+  if (name.find("://") != std::string::npos) {
+    return InvalidArgumentError("repository '" + name +
+                                "': unknown kind (a directory, or s3:https://HOST/BUCKET)");
+  }
+  return AbsolutePath(name);
+}
+
+namespace {
+
+// A positive integer from the environment variable `name`, or `fallback` when it is unset.
+Result<long> EnvNumber(const char* name, long fallback, long max) {
+  const char* v = Env(name);
+  if (v == nullptr) return fallback;
+  char* end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n <= 0 || n > max) {
+    return InvalidArgumentError(std::string(name) + " must be a number from 1 to " +
+                                std::to_string(max));
+  }
+  return n;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<storage::Backend>> OpenStorage(const Globals& g, const std::string& name,
+                                                      bool create, bool object_lock) {
+  if (!s3::IsS3Name(name)) {
+    if (create) {
+      PHV_ASSIGN_OR_RETURN(auto b, storage::LocalBackend::Create(name));
+      return std::unique_ptr<storage::Backend>(std::move(b));
+    }
+    PHV_ASSIGN_OR_RETURN(auto b, storage::LocalBackend::Open(name));
+    return std::unique_ptr<storage::Backend>(std::move(b));
+  }
+  const char* addressing = Env("PHIVAULT_S3_ADDRESSING");
+  s3::S3Options options;
+  PHV_ASSIGN_OR_RETURN(options.location,
+                       s3::ParseS3Name(name, addressing != nullptr ? addressing : "auto"));
+  options.region = s3::RegionFromEnvironment();
+  options.transport.ca_file = g.ca_file;
+  if (options.transport.ca_file.empty() && Env("PHIVAULT_CA_FILE") != nullptr) {
+    options.transport.ca_file = Env("PHIVAULT_CA_FILE");
+  }
+  if (!options.transport.ca_file.empty()) {
+    PHV_ASSIGN_OR_RETURN(options.transport.ca_file, AbsolutePath(options.transport.ca_file));
+  }
+  PHV_ASSIGN_OR_RETURN(long stall, EnvNumber("PHIVAULT_S3_TIMEOUT", 60, 3600));
+  options.transport.stall_timeout = std::chrono::seconds(stall);
+  PHV_ASSIGN_OR_RETURN(long connections, EnvNumber("PHIVAULT_S3_CONNECTIONS", 16, 256));
+  options.connections = static_cast<unsigned>(connections);
+  PHV_ASSIGN_OR_RETURN(long retry_s, EnvNumber("PHIVAULT_RETRY_SECONDS", 300, 86400));
+  PHV_ASSIGN_OR_RETURN(s3::Credentials credentials, s3::LoadCredentials());
+
+  storage::RetryPolicy retry;
+  retry.max_total = std::chrono::seconds(retry_s);
+  // Opening is retried like any other call: a server that is briefly unavailable at the start of
+  // a nightly backup should not fail it.
+  std::unique_ptr<s3::S3Backend> backend;
+  PHV_RETURN_IF_ERROR(storage::RunWithRetries(retry, "open " + name, [&]() -> Status {
+    s3::Credentials copy{credentials.access_key_id, credentials.secret_access_key.Clone(),
+                         credentials.session_token.Clone(), credentials.source};
+    auto b = create ? s3::S3Backend::Create(options, std::move(copy), object_lock)
+                    : s3::S3Backend::Open(options, std::move(copy));
+    if (!b.ok()) return b.status();
+    backend = std::move(*b);
+    return OkStatus();
+  }));
+  auto limited = std::make_unique<storage::LimitBackend>(std::move(backend), options.connections);
+  return std::unique_ptr<storage::Backend>(
+      std::make_unique<storage::RetryBackend>(std::move(limited), retry));
+}
+
+Status CheckKeystorePlacement(const std::string& keystore_dir, const std::string& repo_name) {
+  if (s3::IsS3Name(repo_name)) return OkStatus();
+  return keys::CheckKeystoreOutsideRepository(keystore_dir, repo_name);
 }
 
 std::string KeystoreDir(const Globals& g) {
@@ -141,6 +229,11 @@ Result<SecretBytes> ReadPassphrase(const Globals& g, bool confirm) {
   if (file.empty() && Env("PHIVAULT_PASSWORD_FILE") != nullptr) {
     file = Env("PHIVAULT_PASSWORD_FILE");
   }
+  return ReadPassphraseFrom(file, "enter repository passphrase: ", confirm);
+}
+
+Result<SecretBytes> ReadPassphraseFrom(const std::string& file, const std::string& prompt,
+                                       bool confirm) {
   if (!file.empty()) return PassphraseFromFile(file);
   int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
   if (tty < 0) {
@@ -148,7 +241,7 @@ Result<SecretBytes> ReadPassphrase(const Globals& g, bool confirm) {
         "no terminal to ask for the passphrase: use --password-file or PHIVAULT_PASSWORD_FILE");
   }
   UniqueFd owner(tty);
-  PHV_ASSIGN_OR_RETURN(SecretBytes first, PromptOnce(tty, "enter repository passphrase: "));
+  PHV_ASSIGN_OR_RETURN(SecretBytes first, PromptOnce(tty, prompt.c_str()));
   if (!confirm) return first;
   PHV_ASSIGN_OR_RETURN(SecretBytes second, PromptOnce(tty, "enter it again: "));
   if (!first.Equals(second.span())) return InvalidArgumentError("the passphrases differ");
@@ -157,12 +250,24 @@ Result<SecretBytes> ReadPassphrase(const Globals& g, bool confirm) {
 
 Result<std::unique_ptr<repo::Repository>> OpenRepository(const Globals& g, bool load_index,
                                                          bool adopt) {
-  PHV_ASSIGN_OR_RETURN(std::string path, RepositoryPath(g));
-  std::string keystore_dir = KeystoreDir(g);
-  PHV_RETURN_IF_ERROR(keys::CheckKeystoreOutsideRepository(keystore_dir, path));
-  PHV_ASSIGN_OR_RETURN(auto backend, storage::LocalBackend::Open(path));
-  PHV_ASSIGN_OR_RETURN(auto repo, repo::Repository::Open(std::move(backend), keystore_dir, [&g] {
-                         return ReadPassphrase(g, false);
+  RepositoryTarget target;
+  PHV_ASSIGN_OR_RETURN(target.name, RepositoryPath(g));
+  target.keystore_dir = KeystoreDir(g);
+  target.password_file = g.password_file;
+  if (target.password_file.empty() && Env("PHIVAULT_PASSWORD_FILE") != nullptr) {
+    target.password_file = Env("PHIVAULT_PASSWORD_FILE");
+  }
+  return OpenRepositoryAt(g, target, load_index, adopt);
+}
+
+Result<std::unique_ptr<repo::Repository>> OpenRepositoryAt(const Globals& g,
+                                                           const RepositoryTarget& target,
+                                                           bool load_index, bool adopt) {
+  PHV_RETURN_IF_ERROR(CheckKeystorePlacement(target.keystore_dir, target.name));
+  PHV_ASSIGN_OR_RETURN(auto backend, OpenStorage(g, target.name, /*create=*/false));
+  PHV_ASSIGN_OR_RETURN(auto repo,
+                       repo::Repository::Open(std::move(backend), target.keystore_dir, [&] {
+                         return ReadPassphraseFrom(target.password_file, target.prompt, false);
                        }));
   if (load_index) PHV_RETURN_IF_ERROR(repo->LoadIndex(adopt));
   return repo;

@@ -40,6 +40,10 @@ enum ExitCode : int {
   kExitFormatVersion = 14,
   kExitNotFound = 15,
   kExitDiskFull = 16,
+  kExitStorageAuth = 17,
+  kExitTls = 18,
+  kExitRetention = 19,
+  kExitStorageUnavailable = 20,
   kExitInterrupted = 130,
 };
 
@@ -50,6 +54,7 @@ struct Globals {
   std::string keystore;
   std::string password_file;
   std::string cache_dir;
+  std::string ca_file;
   std::string log_file;
   std::string log_level = "warning";
   bool json = false;
@@ -74,21 +79,49 @@ Command AddSnapshotsCommand(CLI::App& app, Globals& g);
 Command AddLsCommand(CLI::App& app, Globals& g);
 Command AddRestoreCommand(CLI::App& app, Globals& g);
 Command AddCheckCommand(CLI::App& app, Globals& g);
+Command AddCopyCommand(CLI::App& app, Globals& g);
 
-// The repository directory named by --repo / PHIVAULT_REPO. kInvalidArgument when none is given
-// or it names a kind of repository this build does not support.
+// The repository named by --repo / PHIVAULT_REPO: an absolute directory, or an S3 name
+// ("s3:https://HOST[:PORT]/BUCKET[/PREFIX]") as given. kInvalidArgument when none is given.
 Result<std::string> RepositoryPath(const Globals& g);
+// The same for any repository name (copy --to).
+Result<std::string> NormalizeRepositoryName(const std::string& name);
+
+// Opens (or, with `create`, prepares for init) the storage of repository `name`: a directory,
+// or an S3 bucket reached over HTTPS with the CA file of --ca-file / PHIVAULT_CA_FILE and the
+// credentials of the AWS environment variables or credentials file. S3 storage is wrapped in
+// the retry and concurrency-limit decorators. `object_lock` (create only): the bucket is created
+// with Object Lock when it does not exist yet.
+Result<std::unique_ptr<storage::Backend>> OpenStorage(const Globals& g, const std::string& name,
+                                                      bool create, bool object_lock = false);
+// Refuses a keystore directory inside the repository (local repositories; an S3 repository
+// cannot contain a local directory).
+Status CheckKeystorePlacement(const std::string& keystore_dir, const std::string& repo_name);
+
+// One repository to open: its name, keystore directory and where its passphrase comes from.
+struct RepositoryTarget {
+  std::string name;
+  std::string keystore_dir;
+  std::string password_file;  // empty: the terminal
+  std::string prompt = "enter repository passphrase: ";
+};
 // The keystore directory: --keystore, PHIVAULT_KEYSTORE, or the per-user default.
 std::string KeystoreDir(const Globals& g);
 
 // Reads the passphrase from --password-file / PHIVAULT_PASSWORD_FILE, or else from the terminal
 // (asking twice when `confirm`). Never from an argument or another environment variable.
 Result<SecretBytes> ReadPassphrase(const Globals& g, bool confirm);
+// Reads a passphrase from `file`, or from the terminal with `prompt` when `file` is empty.
+Result<SecretBytes> ReadPassphraseFrom(const std::string& file, const std::string& prompt,
+                                       bool confirm);
 
 // Opens and unlocks the repository; with `load_index`, loads the index (adopting leftover packs
 // when `adopt`).
 Result<std::unique_ptr<repo::Repository>> OpenRepository(const Globals& g, bool load_index,
                                                          bool adopt);
+Result<std::unique_ptr<repo::Repository>> OpenRepositoryAt(const Globals& g,
+                                                           const RepositoryTarget& target,
+                                                           bool load_index, bool adopt);
 
 // Prints `status` as an error for the user (stderr, or a JSON object on stdout with --json) and
 // returns its exit code.

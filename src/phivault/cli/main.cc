@@ -26,7 +26,9 @@ int Main(int argc, char** argv) {
   app.fallthrough();
   app.require_subcommand(1);
   app.set_version_flag("--version", "phivault " PHIVAULT_VERSION);
-  app.add_option("--repo,-r", g.repo, "Repository directory (or set PHIVAULT_REPO)");
+  app.add_option("--repo,-r", g.repo,
+                 "Repository: a directory or s3:https://HOST[:PORT]/BUCKET[/PREFIX] (or set "
+                 "PHIVAULT_REPO)");
   app.add_option("--keystore", g.keystore,
                  "Directory holding the keystore, apart from the repository (or set "
                  "PHIVAULT_KEYSTORE)");
@@ -34,6 +36,9 @@ int Main(int argc, char** argv) {
                  "File holding the passphrase (or set PHIVAULT_PASSWORD_FILE); otherwise it is "
                  "asked on the terminal");
   app.add_option("--cache-dir", g.cache_dir, "Directory for the encrypted files cache");
+  app.add_option("--ca-file", g.ca_file,
+                 "Trust only this CA certificate file for S3 endpoints (or set PHIVAULT_CA_FILE); "
+                 "default: the system's trust store");
   app.add_flag("--json", g.json, "Machine-readable output on stdout");
   app.add_flag("--quiet,-q", g.quiet, "No progress line");
   app.add_option("--log-file", g.log_file, "Append the diagnostic log to this file");
@@ -42,7 +47,8 @@ int Main(int argc, char** argv) {
 
   std::vector<Command> commands = {AddInitCommand(app, g),      AddBackupCommand(app, g),
                                    AddSnapshotsCommand(app, g), AddLsCommand(app, g),
-                                   AddRestoreCommand(app, g),   AddCheckCommand(app, g)};
+                                   AddRestoreCommand(app, g),   AddCheckCommand(app, g),
+                                   AddCopyCommand(app, g)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

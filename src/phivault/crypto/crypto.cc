@@ -174,6 +174,21 @@ Id Sha256(ByteSpan data) {
   return out;
 }
 
+std::array<uint8_t, 16> Md5(ByteSpan data) {
+  std::array<uint8_t, 16> out{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_md5(), nullptr);
+  return out;
+}
+
+std::string Base64(ByteSpan data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
+                          static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
 Result<SecretBytes> Argon2id(ByteSpan passphrase, ByteSpan salt, const Argon2idParams& params,
                              size_t out_len) {
   SecretBytes out(out_len);

@@ -13,9 +13,11 @@
 // hold an OpenSSL context and are used by one thread at a time; give each worker its own.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "phivault/base/bytes.h"
@@ -76,6 +78,12 @@ class HmacSha256 {
 };
 
 Id Sha256(ByteSpan data);
+
+// MD5, for the Content-MD5 and ETag integrity checksums that S3 speaks; never for security.
+std::array<uint8_t, 16> Md5(ByteSpan data);
+
+// Standard base64 with padding (RFC 4648 section 4), as HTTP headers want it.
+std::string Base64(ByteSpan data);
 
 struct Argon2idParams {
   uint32_t memory_kib = 64 * 1024;

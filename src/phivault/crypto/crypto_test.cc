@@ -145,6 +145,19 @@ TEST(HmacSha256Test, Rfc4231Case2AndReuse) {
   }
 }
 
+TEST(Md5Test, Rfc1321Vectors) {
+  EXPECT_EQ(ToHex(Md5(AsBytes(""))), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(ToHex(Md5(AsBytes("abc"))), "900150983cd24fb0d6963f7d28e17f72");
+}
+
+TEST(Base64Test, Rfc4648Vectors) {
+  EXPECT_EQ(Base64(AsBytes("")), "");
+  EXPECT_EQ(Base64(AsBytes("f")), "Zg==");
+  EXPECT_EQ(Base64(AsBytes("fo")), "Zm8=");
+  EXPECT_EQ(Base64(AsBytes("foo")), "Zm9v");
+  EXPECT_EQ(Base64(AsBytes("foobar")), "Zm9vYmFy");
+}
+
 TEST(Sha256Test, Abc) {
   EXPECT_EQ(Sha256(AsBytes("abc")).Hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

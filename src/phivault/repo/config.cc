@@ -26,6 +26,10 @@ std::string RepoConfig::Serialize() const {
                   {"max", chunker.max_size}};
   j["compression"] = kCompression;
   j["pack_size"] = pack_size;
+  if (object_lock.enabled()) {
+    j["object_lock"] = {{"days", object_lock.days},
+                        {"mode", std::string(storage::RetentionModeName(object_lock.mode))}};
+  }
   return j.dump(2) + "\n";
 }
 
@@ -67,8 +71,14 @@ Result<RepoConfig> RepoConfig::ParseJson(ByteSpan data) {
       str("compression") != kCompression) {
     return DataLossError("config: names an algorithm this phivault does not implement");
   }
-  if (j.contains("object_lock")) {
-    return UnimplementedError("config: object lock is not supported by this phivault");
+  if (auto lock = j.find("object_lock"); lock != j.end()) {
+    if (!lock->is_object()) return DataLossError("config: malformed object_lock");
+    auto mode = storage::ParseRetentionMode(lock->value("mode", ""));
+    c.object_lock.days = lock->value("days", 0u);
+    if (!mode.ok() || c.object_lock.days == 0 || c.object_lock.days > kMaxObjectLockDays) {
+      return DataLossError("config: invalid object_lock");
+    }
+    c.object_lock.mode = *mode;
   }
   auto chunker = j.find("chunker");
   if (chunker == j.end() || !chunker->is_object() || chunker->value("algorithm", "") != kChunker) {

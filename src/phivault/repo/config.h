@@ -10,17 +10,22 @@
 #include "phivault/base/id.h"
 #include "phivault/base/status.h"
 #include "phivault/chunk/chunker.h"
+#include "phivault/storage/backend.h"
 
 namespace phivault::repo {
 
 inline constexpr uint32_t kRepositoryFormatVersion = 1;
 inline constexpr uint32_t kDefaultPackSize = 32u << 20;
+// Object lock periods longer than this (100 years) are refused as typing mistakes.
+inline constexpr uint32_t kMaxObjectLockDays = 36500;
 
 struct RepoConfig {
   uint32_t version = kRepositoryFormatVersion;
   Id id;
   chunk::ChunkerParams chunker;
   uint32_t pack_size = kDefaultPackSize;
+  // Every object is written locked for this long (S3 Object Lock); disabled when days == 0.
+  storage::RetentionPolicy object_lock;
 
   // The JSON document, exactly as it is stored.
   std::string Serialize() const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "phivault/base/log.h"
+#include "phivault/repo/retention.h"
 
 namespace phivault::repo {
 namespace {
@@ -62,6 +63,11 @@ Result<std::unique_ptr<Repository>> Repository::Init(std::unique_ptr<storage::Ba
   PHV_ASSIGN_OR_RETURN(config.id, crypto::RandomId());
   config.chunker = options.chunker;
   config.pack_size = options.pack_size;
+  config.object_lock = options.object_lock;
+  if (config.object_lock.enabled()) {
+    // Before anything is written: a bucket without Object Lock is refused here.
+    PHV_RETURN_IF_ERROR(backend->EnableRetention(config.object_lock));
+  }
   std::string serialized = config.Serialize();
   Id digest = crypto::Sha256(AsBytes(serialized));
 
@@ -103,8 +109,21 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ba
   }
   PHV_ASSIGN_OR_RETURN(RepoKeys keys, RepoKeys::Derive(keystore.keys(), config.id));
   PHV_LOG(kInfo, "opened repository {} (format {})", config.id.ShortHex(), config.version);
-  return std::unique_ptr<Repository>(
+  Status writable;
+  if (config.object_lock.enabled()) {
+    // Reading needs no lock; writing unlocked objects into a locked repository would quietly
+    // void its immutability, so writes are refused when the lock cannot be kept.
+    Status s = backend->EnableRetention(config.object_lock);
+    if (!s.ok()) {
+      if (s.tag() != ErrorTag::kRetention) return s;
+      PHV_LOG(kWarning, "{}; the repository can be read but not written here", s.message());
+      writable = std::move(s);
+    }
+  }
+  std::unique_ptr<Repository> repo(
       new Repository(std::move(backend), std::move(config), std::move(keys), keystore_path));
+  repo->writable_ = std::move(writable);
+  return repo;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,6 +238,7 @@ Status Repository::FirstError() {
 }
 
 Result<bool> Repository::SaveBlob(BlobType type, const Id& id, ByteSpan data) {
+  if (!writable_.ok()) return writable_;
   if (failed_.load()) return FirstError();
   if (!Claim(id)) return false;
   std::unique_ptr<PackWriter> writer = AcquireWriter(type);
@@ -312,6 +332,7 @@ Status Repository::Flush() {
 }
 
 Status Repository::SaveSnapshot(Snapshot* snapshot) {
+  PHV_RETURN_IF_ERROR(writable_);
   PHV_RETURN_IF_ERROR(FirstError());
   PHV_ASSIGN_OR_RETURN(snapshot->id, crypto::RandomId());
   Bytes payload = EncodeSnapshot(*snapshot);
@@ -446,6 +467,52 @@ Result<ByteSpan> BlobReader::Load(const Id& id, BlobType type) {
                          ": content does not match its id");
   }
   return blob;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention
+
+Status Repository::KeepPacksLocked(storage::SystemTime now, RetentionLedger* ledger) {
+  const storage::RetentionPolicy& lock = config_.object_lock;
+  if (!lock.enabled()) return OkStatus();
+  PHV_RETURN_IF_ERROR(writable_);
+  const auto period = std::chrono::days(lock.days);
+  const storage::SystemTime needed = now + period;
+  // Extending with half a period to spare means a pack is extended at most once per half period
+  // however often backups run.
+  const storage::SystemTime target = now + period + period / 2;
+
+  std::vector<std::pair<Id, storage::ObjectName>> objects;
+  objects.emplace_back(Id(), ConfigName());
+  index_.ForEachPack([&](const PackRecord& p) { objects.emplace_back(p.id, PackName(p.id)); });
+  PHV_RETURN_IF_ERROR(
+      backend_->List(storage::ObjectKind::kIndex, [&](const storage::ObjectInfo& info) {
+        PHV_ASSIGN_OR_RETURN(Id id, Id::FromHex(info.name.id));
+        objects.emplace_back(id, info.name);
+        return OkStatus();
+      }));
+
+  std::vector<storage::ObjectName> due;
+  size_t asked = 0;
+  for (const auto& [id, name] : objects) {
+    std::optional<storage::SystemTime> until = ledger->Get(id);
+    if (!until) {
+      PHV_ASSIGN_OR_RETURN(storage::SystemTime t, backend_->RetainedUntil(name));
+      ledger->Set(id, t);
+      until = t;
+      ++asked;
+    }
+    if (*until < needed) due.push_back(name);
+  }
+  if (!due.empty()) {
+    PHV_RETURN_IF_ERROR(backend_->ExtendRetention(due, target));
+    for (const auto& [id, name] : objects) {
+      if (*ledger->Get(id) < needed) ledger->Set(id, target);
+    }
+  }
+  PHV_LOG(kInfo, "object lock: {} objects, {} asked for their lock, {} extended", objects.size(),
+          asked, due.size());
+  return OkStatus();
 }
 
 }  // namespace phivault::repo

@@ -51,6 +51,8 @@ struct InitOptions {
   uint32_t pack_size = kDefaultPackSize;
   crypto::Argon2idParams kdf;
   std::string slot_label = "passphrase";
+  // Lock every object for this long; the backend must support it (S3 with Object Lock).
+  storage::RetentionPolicy object_lock;
 };
 
 // Produces the passphrase when, and only when, it is needed (after the keystore was found).
@@ -166,6 +168,15 @@ class Repository {
   // ResolveSnapshot, then LoadSnapshot.
   Result<Snapshot> LoadNamedSnapshot(std::string_view name);
 
+  // --- retention ----------------------------------------------------------------------------
+  // Makes sure that every pack the index lists stays locked until at least `now` plus the
+  // repository's lock period, so that a snapshot written now cannot lose data before its own lock
+  // ends. Locks are extended in one batch, to `now` plus 1.5 lock periods, and only for packs
+  // whose lock would end too soon, so most backups extend none. What each pack is locked until
+  // is remembered in `ledger` (loaded from and saved to the cache; see retention.h). A no-op for
+  // repositories without object lock.
+  Status KeepPacksLocked(storage::SystemTime now, class RetentionLedger* ledger);
+
   // Reads and authenticates a pack's header (see ReadPackHeader in pack.h).
   Result<PackHeaderInfo> ReadPackHeader(const Id& pack_id, uint64_t pack_size);
 
@@ -181,6 +192,7 @@ class Repository {
   Status CommitPack(FinishedPack pack);
   Status WriteIndex(std::vector<IndexedPack> packs);
   Status FirstError();
+  Status WritableOrError() const { return writable_; }
   void RecordError(const Status& s);
 
   std::unique_ptr<storage::Backend> backend_;
@@ -188,6 +200,8 @@ class Repository {
   RepoKeys keys_;
   std::string keystore_path_;
   CompressionMode compression_ = CompressionMode::kDefault;
+  // Not OK when the repository must not be written: its object lock cannot be kept here.
+  Status writable_;
 
   Index index_;
   std::vector<storage::ObjectInfo> unindexed_packs_;

@@ -18,6 +18,7 @@ std::string_view ObjectTypeName(ObjectType type) {
     case ObjectType::kIndex: return "index";
     case ObjectType::kSnapshot: return "snapshot";
     case ObjectType::kFilesCache: return "files cache";
+    case ObjectType::kRetentionLedger: return "retention ledger";
   }
   return "object";
 }
@@ -41,7 +42,7 @@ Result<Envelope> Envelope::Decode(ByteSpan b, std::string_view what) {
   if (b[4] != kEnvelopeVersion) {
     return DataLossError(w + ": object format version " + std::to_string(b[4]) + " unknown");
   }
-  if (b[5] < 1 || b[5] > 5) return DataLossError(w + ": unknown object type");
+  if (b[5] < 1 || b[5] > 6) return DataLossError(w + ": unknown object type");
   if (b[6] != kKeySourceEpoch) return DataLossError(w + ": unsupported key source");
   if (b[7] != 0) return DataLossError(w + ": unknown flags");
   Envelope e;

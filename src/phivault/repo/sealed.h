@@ -30,6 +30,7 @@ enum class ObjectType : uint8_t {
   kIndex = 3,
   kSnapshot = 4,
   kFilesCache = 5,
+  kRetentionLedger = 6,
 };
 
 enum class FrameKind : uint8_t {

@@ -31,6 +31,31 @@ std::string ObjectName::Path() const {
   return id;
 }
 
+std::string_view RetentionModeName(RetentionMode mode) {
+  return mode == RetentionMode::kGovernance ? "governance" : "compliance";
+}
+
+Result<RetentionMode> ParseRetentionMode(std::string_view name) {
+  if (name == "compliance") return RetentionMode::kCompliance;
+  if (name == "governance") return RetentionMode::kGovernance;
+  return InvalidArgumentError("unknown object lock mode '" + std::string(name) +
+                              "' (compliance or governance)");
+}
+
+Status Backend::EnableRetention(const RetentionPolicy&) {
+  return Status(StatusCode::kFailedPrecondition,
+                Location() +
+                    ": this storage cannot lock objects (object lock needs S3 with "
+                    "Object Lock enabled on the bucket)",
+                ErrorTag::kRetention);
+}
+
+Result<SystemTime> Backend::RetainedUntil(const ObjectName&) { return SystemTime{}; }
+
+Status Backend::ExtendRetention(std::span<const ObjectName>, SystemTime) {
+  return EnableRetention(RetentionPolicy{});
+}
+
 Status Backend::Save(const ObjectName& name, ByteSpan data) {
   PHV_ASSIGN_OR_RETURN(std::unique_ptr<ObjectWriter> writer, Create(name));
   PHV_RETURN_IF_ERROR(writer->Append(data));

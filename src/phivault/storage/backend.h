@@ -6,23 +6,33 @@
 //
 //   - Create-only. Save and ObjectWriter::Commit make an object visible under its name
 //     atomically and durably, and fail with kAlreadyExists if the name is taken; an existing
-//     object is never replaced or modified.
+//     object is never replaced or modified. A Commit that failed with a retryable error (see
+//     IsRetryable) may be called again; it then succeeds only if the object holds exactly the
+//     bytes appended, whether they landed on the first attempt or on this one.
 //   - All or nothing. A reader sees either no object or the complete object: a writer that is
 //     aborted, fails or is killed leaves nothing visible under the final name.
 //   - Exact reads. Read returns exactly the requested range; a range beyond the end of the object
 //     is kDataLoss ("truncated"); a missing object is kNotFound.
 //   - Listing returns every committed object of a kind, in no particular order, and never a
 //     partial or temporary one.
+//   - Retention (optional; S3 Object Lock). Once EnableRetention succeeded, every object created
+//     is locked until `days` after its creation, ExtendRetention moves locks later (never
+//     earlier), and Remove refuses a locked object with kFailedPrecondition tagged kRetention.
+//     Backends that cannot lock objects refuse EnableRetention with kFailedPrecondition.
 //   - Errors: kNotFound, kAlreadyExists, kPermissionDenied, kResourceExhausted (disk full),
-//     kDataLoss (short object, I/O error), kUnavailable (transient; see IsRetryable).
+//     kDataLoss (short object, I/O error), kUnavailable (transient; see IsRetryable),
+//     kUnauthenticated tagged kStorageAuth (credentials refused), kFailedPrecondition tagged kTls
+//     (the server's TLS or certificate is not acceptable).
 //
 // Thread safety: all Backend methods may be called concurrently. An ObjectWriter is used by one
 // thread at a time.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -52,6 +62,27 @@ struct ObjectName {
 std::string_view ObjectKindName(ObjectKind kind);
 // True if `id` has the form of an object id (64 lowercase hex digits).
 bool IsObjectId(std::string_view id);
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+// How objects are locked against deletion and overwrite (S3 Object Lock's two modes). In
+// compliance mode nobody, not even the storage account's owner, can shorten a lock; in governance
+// mode a specially privileged user can.
+enum class RetentionMode : uint8_t {
+  kCompliance,
+  kGovernance,
+};
+
+// "compliance" or "governance".
+std::string_view RetentionModeName(RetentionMode mode);
+// Parses the names above; kInvalidArgument otherwise.
+Result<RetentionMode> ParseRetentionMode(std::string_view name);
+
+struct RetentionPolicy {
+  uint32_t days = 0;  // 0: objects are not locked
+  RetentionMode mode = RetentionMode::kCompliance;
+  bool enabled() const { return days > 0; }
+};
 
 struct ObjectInfo {
   ObjectName name;
@@ -92,8 +123,24 @@ class Backend {
   // Calls `fn` for every committed object of `kind`; stops at and returns the first error `fn`
   // returns.
   virtual Status List(ObjectKind kind, const std::function<Status(const ObjectInfo&)>& fn) = 0;
-  // Deletes `name`. kNotFound if it does not exist.
+  // Deletes `name`. kNotFound if it does not exist; kFailedPrecondition tagged kRetention while
+  // it is locked.
   virtual Status Remove(const ObjectName& name) = 0;
+
+  // How many requests the backend serves well in parallel; readers size their thread pools by it.
+  // 0: no preference (local storage).
+  virtual unsigned PreferredConcurrency() const { return 0; }
+
+  // --- retention (optional) ----------------------------------------------------------------
+  // Locks every object created from now on under `policy`. The default refuses: this storage
+  // cannot lock objects.
+  virtual Status EnableRetention(const RetentionPolicy& policy);
+  // The policy enabled, or a disabled one.
+  virtual RetentionPolicy retention() const { return {}; }
+  // The time until which `name` is locked (the epoch when it is not locked).
+  virtual Result<SystemTime> RetainedUntil(const ObjectName& name);
+  // Moves the lock of every object in `names` to `until`, if that is later than its lock now.
+  virtual Status ExtendRetention(std::span<const ObjectName> names, SystemTime until);
 };
 
 }  // namespace phivault::storage

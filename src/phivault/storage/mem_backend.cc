@@ -21,6 +21,9 @@ class MemWriter : public ObjectWriter {
     if (!state_->objects.emplace(path_, std::move(data_)).second) {
       return AlreadyExistsError("create " + path_ + ": object exists");
     }
+    if (state_->policy.enabled()) {
+      state_->locked_until[path_] = state_->now() + std::chrono::days(state_->policy.days);
+    }
     return OkStatus();
   }
   uint64_t size() const override { return data_.size(); }
@@ -78,10 +81,58 @@ Status MemBackend::List(ObjectKind kind, const std::function<Status(const Object
 
 Status MemBackend::Remove(const ObjectName& name) {
   std::lock_guard<std::mutex> lock(state_->mu);
+  auto locked = state_->locked_until.find(name.Path());
+  if (locked != state_->locked_until.end() && locked->second > state_->now()) {
+    return Status(StatusCode::kFailedPrecondition, name.Path() + ": object is locked",
+                  ErrorTag::kRetention);
+  }
   if (state_->objects.erase(name.Path()) == 0) {
     return NotFoundError(name.Path() + ": no such object");
   }
   return OkStatus();
+}
+
+Status MemBackend::EnableRetention(const RetentionPolicy& policy) {
+  if (!state_->lockable) return Backend::EnableRetention(policy);
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->policy = policy;
+  return OkStatus();
+}
+
+RetentionPolicy MemBackend::retention() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->policy;
+}
+
+Result<SystemTime> MemBackend::RetainedUntil(const ObjectName& name) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->objects.count(name.Path()) == 0) return NotFoundError(name.Path());
+  auto it = state_->locked_until.find(name.Path());
+  return it == state_->locked_until.end() ? SystemTime{} : it->second;
+}
+
+Status MemBackend::ExtendRetention(std::span<const ObjectName> names, SystemTime until) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (!state_->policy.enabled()) return Backend::ExtendRetention(names, until);
+  for (const ObjectName& name : names) {
+    if (state_->objects.count(name.Path()) == 0) return NotFoundError(name.Path());
+    SystemTime& current = state_->locked_until[name.Path()];
+    if (until > current) {
+      current = until;
+      ++state_->retention_updates;
+    }
+  }
+  return OkStatus();
+}
+
+void MemBackend::SetClockForTesting(std::function<SystemTime()> now) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->now = std::move(now);
+}
+
+uint64_t MemBackend::retention_updates() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->retention_updates;
 }
 
 Status MemBackend::MutateForTesting(const ObjectName& name, const std::function<void(Bytes&)>& fn) {

@@ -5,6 +5,7 @@
 // Thread safety: safe for concurrent use.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,7 +17,11 @@ namespace phivault::storage {
 
 class MemBackend : public Backend {
  public:
-  MemBackend() : state_(std::make_shared<State>()) {}
+  // With `lockable`, the store behaves like an S3 bucket with Object Lock: EnableRetention
+  // succeeds and locks are kept and enforced.
+  explicit MemBackend(bool lockable = false) : state_(std::make_shared<State>()) {
+    state_->lockable = lockable;
+  }
 
   std::string Location() const override { return "memory"; }
   Result<std::unique_ptr<ObjectWriter>> Create(const ObjectName& name) override;
@@ -25,6 +30,15 @@ class MemBackend : public Backend {
   Result<ObjectInfo> Stat(const ObjectName& name) override;
   Status List(ObjectKind kind, const std::function<Status(const ObjectInfo&)>& fn) override;
   Status Remove(const ObjectName& name) override;
+  Status EnableRetention(const RetentionPolicy& policy) override;
+  RetentionPolicy retention() const override;
+  Result<SystemTime> RetainedUntil(const ObjectName& name) override;
+  Status ExtendRetention(std::span<const ObjectName> names, SystemTime until) override;
+
+  // Test hooks: the clock retention is measured by (the system clock unless set), and how many
+  // objects ExtendRetention has changed.
+  void SetClockForTesting(std::function<SystemTime()> now);
+  uint64_t retention_updates() const;
 
   // Test hook: direct access to a stored object's bytes, for corrupting it on purpose.
   // kNotFound if absent.
@@ -34,6 +48,13 @@ class MemBackend : public Backend {
   struct State {
     std::mutex mu;
     std::map<std::string, Bytes> objects;  // keyed by ObjectName::Path()
+    bool lockable = false;
+    RetentionPolicy policy;
+    std::map<std::string, SystemTime> locked_until;
+    std::function<SystemTime()> now = [] {
+      return std::chrono::system_clock::now();
+    };
+    uint64_t retention_updates = 0;
   };
   friend class MemWriter;
   // Shared with writers, which may outlive a call that created them.
