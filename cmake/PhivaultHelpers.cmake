@@ -41,5 +41,12 @@ function(phivault_test)
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock
                                             GTest::gtest_main)
   phivault_apply_common(${ARG_NAME})
-  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  if("s3" IN_LIST ARG_LABELS)
+    # Needs the S3 services of tests/s3/services.sh: the s3 fixture (tests/CMakeLists.txt).
+    gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES
+                         LABELS "${ARG_LABELS}" FIXTURES_REQUIRED s3
+                         ENVIRONMENT PHIVAULT_TEST_S3_ENV=${CMAKE_BINARY_DIR}/s3-services/env)
+  else()
+    gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  endif()
 endfunction()

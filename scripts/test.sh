@@ -16,6 +16,9 @@ echo "== build"
 bash scripts/build.sh build
 
 echo "== unit and end-to-end tests"
+# ctest's s3 fixture starts the S3 services and stops them by pid; should ctest itself be
+# killed, stop them here too.
+trap 'bash tests/s3/services.sh stop build/s3-services >/dev/null 2>&1 || true' EXIT
 labels=()
 [[ ${QUICK:-0} == 1 ]] && labels=(-LE slow)
 (cd build && ctest --output-on-failure -j"$(nproc)" "${labels[@]}")

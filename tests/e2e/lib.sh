@@ -231,3 +231,38 @@ treecmp() {
     fail "restored tree $2 differs from $1 (treecmp exit $rc)"
   fi
 }
+
+# --- S3 (tests/s3/services.sh) ------------------------------------------------------------------
+
+S3_TOOLS=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../s3" && pwd)
+
+# need_s3: load the endpoints of the running S3 test services (the file PHIVAULT_TEST_S3_ENV
+# names, written by services.sh start) or skip; under CI=true a missing service is a failure.
+need_s3() {
+  [[ -n ${PHIVAULT_TEST_S3_ENV:-} && -f $PHIVAULT_TEST_S3_ENV ]] ||
+    skip "no S3 test services: run tests/s3/services.sh start DIR and set PHIVAULT_TEST_S3_ENV"
+  # shellcheck source=/dev/null
+  source "$PHIVAULT_TEST_S3_ENV"
+  unset PHIVAULT_CA_FILE PHIVAULT_S3_TIMEOUT PHIVAULT_S3_CONNECTIONS PHIVAULT_RETRY_SECONDS
+  unset AWS_SHARED_CREDENTIALS_FILE AWS_PROFILE AWS_SESSION_TOKEN
+  curl -sS --max-time 5 -o /dev/null --cacert "$PHIVAULT_TEST_S3_CA" "$PHIVAULT_TEST_S3_ENDPOINT/" ||
+    skip "the S3 test endpoint $PHIVAULT_TEST_S3_ENDPOINT does not answer"
+}
+
+# s3cmd_ ARGS...: Debian's s3cmd against the test RGW (see tests/s3/s3cmd.sh).
+s3cmd_() { bash "$S3_TOOLS/s3cmd.sh" "$PHIVAULT_TEST_S3_DIR" "$@"; }
+# s3curl METHOD PATH [curl args...]: one signed request (see tests/s3/s3curl.sh).
+s3curl() { bash "$S3_TOOLS/s3curl.sh" "$PHIVAULT_TEST_S3_DIR" "$@"; }
+
+# use_s3_repo NAME URL: select the S3 repository URL with keystore $T/NAME.keys and cache
+# $T/NAME.cache; sets REPO, KS, CACHE and PVR like use_repo.
+use_s3_repo() {
+  REPO=$2
+  KS=$T/$1.keys
+  CACHE=$T/$1.cache
+  PVR=("$PV" --repo "$REPO" --keystore "$KS" --password-file "$PASSPHRASE_FILE"
+       --cache-dir "$CACHE" --ca-file "$PHIVAULT_TEST_S3_CA")
+}
+
+# unique_bucket STEM: a bucket name no earlier run used.
+unique_bucket() { printf '%s-%s-%s\n' "$1" "$$" "$RANDOM"; }

@@ -697,7 +697,7 @@ Status KeepRepositoryLocked(repo::Repository* repo, const std::string& cache_dir
     std::string dir = cache_dir.empty() ? FilesCache::DefaultDir() : cache_dir;
     PHV_ASSIGN_OR_RETURN(ledger, repo::RetentionLedger::Load(*repo, dir));
   }
-  PHV_RETURN_IF_ERROR(repo->KeepPacksLocked(std::chrono::system_clock::now(), &ledger));
+  PHV_RETURN_IF_ERROR(repo->KeepPacksLocked(std::chrono::system_clock::now(), &ledger).status());
   Status s = ledger.Save(*repo);
   if (!s.ok()) PHV_LOG(kWarning, "could not save the retention ledger: {}", s.ToString());
   return OkStatus();

@@ -25,8 +25,7 @@ Status Copier::CollectTrees(const Id& root, std::vector<Id>* blobs) {
     stack.pop_back();
     if (trees_.count(id) != 0 || tree_map_.count(id) != 0) continue;
     PHV_ASSIGN_OR_RETURN(ByteSpan raw, reader->Load(id, repo::BlobType::kTree));
-    PHV_ASSIGN_OR_RETURN(std::vector<repo::Node> nodes,
-                         repo::DecodeTree(raw, "tree " + id.Hex()));
+    PHV_ASSIGN_OR_RETURN(std::vector<repo::Node> nodes, repo::DecodeTree(raw, "tree " + id.Hex()));
     for (const repo::Node& n : nodes) {
       if (n.type == repo::NodeType::kDirectory) stack.push_back(n.subtree);
       for (const repo::Extent& e : n.content) {

@@ -28,7 +28,7 @@
 namespace phivault::backup {
 
 struct CopyOptions {
-  unsigned threads = 0;  // 0: chosen from the CPUs and the storage
+  unsigned threads = 0;   // 0: chosen from the CPUs and the storage
   std::string cache_dir;  // for the target's retention ledger
   const std::atomic<bool>* cancel = nullptr;
 };
@@ -36,9 +36,9 @@ struct CopyOptions {
 struct CopyResult {
   bool already_present = false;
   Id target_snapshot;
-  uint64_t blobs_read = 0;      // distinct data blobs read from the source
-  uint64_t blobs_stored = 0;    // of those, stored in the target (the rest it held already)
-  uint64_t bytes_stored = 0;    // plaintext bytes of the blobs stored
+  uint64_t blobs_read = 0;    // distinct data blobs read from the source
+  uint64_t blobs_stored = 0;  // of those, stored in the target (the rest it held already)
+  uint64_t bytes_stored = 0;  // plaintext bytes of the blobs stored
   uint64_t trees = 0;
   double duration_s = 0;
 };

@@ -97,7 +97,9 @@ Command AddCopyCommand(CLI::App& app, Globals& g) {
   sub->add_option("--to-password-file", flags->to_password_file,
                   "File holding the target's passphrase (or PHIVAULT_TO_PASSWORD_FILE); "
                   "otherwise it is asked on the terminal");
-  return Command{sub, [&g, flags] { return RunCopy(g, *flags); }};
+  return Command{sub, [&g, flags] {
+                   return RunCopy(g, *flags);
+                 }};
 }
 
 }  // namespace phivault::cli

@@ -41,11 +41,20 @@ Repository::Repository(std::unique_ptr<storage::Backend> backend, RepoConfig con
     : backend_(std::move(backend)),
       config_(std::move(config)),
       keys_(std::move(keys)),
-      keystore_path_(std::move(keystore_path)) {}
+      keystore_path_(std::move(keystore_path)) {
+  // On remote storage a repeated read costs a round trip; share what readers fetched.
+  if (backend_->PreferredConcurrency() > 0) {
+    frame_cache_ = std::make_unique<FrameCache>(kFrameCacheBytes);
+  }
+}
 
 Repository::~Repository() {
   commit_queue_.Close();
   if (committer_.joinable()) committer_.join();
+  if (frame_cache_ != nullptr && frame_cache_->misses() > 0) {
+    PHV_LOG(kInfo, "frame cache: {} frames fetched, {} reads served from the cache",
+            frame_cache_->misses(), frame_cache_->hits());
+  }
 }
 
 EpochKeyLookup Repository::epoch_keys() const {
@@ -442,11 +451,26 @@ Result<ByteSpan> BlobReader::Load(const Id& id, BlobType type) {
                                                          repo_->epoch_keys()));
     }
     frame_pack_ = UINT32_MAX;
-    sealed_.resize(loc->frame_length);
-    Status s = repo_->backend()->ReadAt(PackName(pack.id), loc->frame_offset, sealed_);
-    if (s.ok()) {
-      s = OpenBlobFrame(cipher_.get(), loc->frame_offset, sealed_, loc->codec,
-                        loc->frame_raw_length, &decompressor_, &scratch_, &frame_);
+    Status s;
+    if (FrameCache* cache = repo_->frame_cache_.get()) {
+      uint64_t key = (static_cast<uint64_t>(loc->pack) << 40) | loc->frame_offset;
+      auto sealed = cache->Get(key, [&]() -> Result<Bytes> {
+        Bytes b(loc->frame_length);
+        PHV_RETURN_IF_ERROR(repo_->backend()->ReadAt(PackName(pack.id), loc->frame_offset, b));
+        return b;
+      });
+      s = sealed.status();
+      if (s.ok()) {
+        s = OpenBlobFrame(cipher_.get(), loc->frame_offset, **sealed, loc->codec,
+                          loc->frame_raw_length, &decompressor_, &scratch_, &frame_);
+      }
+    } else {
+      sealed_.resize(loc->frame_length);
+      s = repo_->backend()->ReadAt(PackName(pack.id), loc->frame_offset, sealed_);
+      if (s.ok()) {
+        s = OpenBlobFrame(cipher_.get(), loc->frame_offset, sealed_, loc->codec,
+                          loc->frame_raw_length, &decompressor_, &scratch_, &frame_);
+      }
     }
     if (!s.ok()) {
       return std::move(s).WithContext(what + ": frame at offset " +
@@ -472,15 +496,16 @@ Result<ByteSpan> BlobReader::Load(const Id& id, BlobType type) {
 // ---------------------------------------------------------------------------------------------
 // Retention
 
-Status Repository::KeepPacksLocked(storage::SystemTime now, RetentionLedger* ledger) {
+Result<Repository::LockStats> Repository::KeepPacksLocked(storage::SystemTime now,
+                                                          RetentionLedger* ledger) {
   const storage::RetentionPolicy& lock = config_.object_lock;
-  if (!lock.enabled()) return OkStatus();
+  if (!lock.enabled()) return LockStats{};
   PHV_RETURN_IF_ERROR(writable_);
   const auto period = std::chrono::days(lock.days);
   const storage::SystemTime needed = now + period;
   // Extending with half a period to spare means a pack is extended at most once per half period
   // however often backups run.
-  const storage::SystemTime target = now + period + period / 2;
+  const storage::SystemTime target = storage::LockedUntilFor(lock, now);
 
   std::vector<std::pair<Id, storage::ObjectName>> objects;
   objects.emplace_back(Id(), ConfigName());
@@ -512,7 +537,7 @@ Status Repository::KeepPacksLocked(storage::SystemTime now, RetentionLedger* led
   }
   PHV_LOG(kInfo, "object lock: {} objects, {} asked for their lock, {} extended", objects.size(),
           asked, due.size());
-  return OkStatus();
+  return LockStats{objects.size(), asked, due.size()};
 }
 
 }  // namespace phivault::repo

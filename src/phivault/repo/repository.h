@@ -38,6 +38,7 @@
 #include "phivault/crypto/crypto.h"
 #include "phivault/keys/keystore.h"
 #include "phivault/repo/config.h"
+#include "phivault/repo/frame_cache.h"
 #include "phivault/repo/index.h"
 #include "phivault/repo/pack.h"
 #include "phivault/repo/repo_keys.h"
@@ -172,15 +173,22 @@ class Repository {
   // Makes sure that every pack the index lists stays locked until at least `now` plus the
   // repository's lock period, so that a snapshot written now cannot lose data before its own lock
   // ends. Locks are extended in one batch, to `now` plus 1.5 lock periods, and only for packs
-  // whose lock would end too soon, so most backups extend none. What each pack is locked until
+  // whose lock would end too soon, so most backups extend none (new objects are written locked for
+  // 1.5 periods, see storage::LockedUntilFor). What each pack is locked until
   // is remembered in `ledger` (loaded from and saved to the cache; see retention.h). A no-op for
   // repositories without object lock.
-  Status KeepPacksLocked(storage::SystemTime now, class RetentionLedger* ledger);
+  struct LockStats {
+    size_t objects = 0;   // objects that must stay locked
+    size_t asked = 0;     // of those, how many the ledger did not know (one request each)
+    size_t extended = 0;  // how many locks were extended
+  };
+  Result<LockStats> KeepPacksLocked(storage::SystemTime now, class RetentionLedger* ledger);
 
   // Reads and authenticates a pack's header (see ReadPackHeader in pack.h).
   Result<PackHeaderInfo> ReadPackHeader(const Id& pack_id, uint64_t pack_size);
 
  private:
+  friend class BlobReader;
   Repository(std::unique_ptr<storage::Backend> backend, RepoConfig config, RepoKeys keys,
              std::string keystore_path);
 
@@ -195,7 +203,11 @@ class Repository {
   Status WritableOrError() const { return writable_; }
   void RecordError(const Status& s);
 
+  // Sealed frames shared by the readers (remote storage only).
+  static constexpr size_t kFrameCacheBytes = 64u << 20;
+
   std::unique_ptr<storage::Backend> backend_;
+  std::unique_ptr<FrameCache> frame_cache_;
   RepoConfig config_;
   RepoKeys keys_;
   std::string keystore_path_;

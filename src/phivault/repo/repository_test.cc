@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "phivault/repo/retention.h"
 #include "phivault/storage/mem_backend.h"
 
 namespace phivault::repo {
@@ -32,6 +33,17 @@ class SharedBackend : public storage::Backend {
     return inner_->List(k, fn);
   }
   Status Remove(const storage::ObjectName& n) override { return inner_->Remove(n); }
+  Status EnableRetention(const storage::RetentionPolicy& p) override {
+    return inner_->EnableRetention(p);
+  }
+  storage::RetentionPolicy retention() const override { return inner_->retention(); }
+  Result<storage::SystemTime> RetainedUntil(const storage::ObjectName& n) override {
+    return inner_->RetainedUntil(n);
+  }
+  Status ExtendRetention(std::span<const storage::ObjectName> names,
+                         storage::SystemTime until) override {
+    return inner_->ExtendRetention(names, until);
+  }
 
  private:
   storage::MemBackend* inner_;
@@ -279,6 +291,91 @@ TEST_F(RepositoryTest, SnapshotsResolveByPrefixAndLatest) {
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].id, a.id);
+}
+
+TEST(RepositoryRetentionTest, LocksAreExtendedInBatchesOnlyWhenDue) {
+  char tmpl[] = "/tmp/phivault-repo-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string ks = tmpl;
+  storage::MemBackend store(/*lockable=*/true);
+  storage::SystemTime now = std::chrono::system_clock::now();
+  store.SetClockForTesting([&] { return now; });
+  InitOptions options;
+  options.kdf = crypto::Argon2idParams{keys::kMinArgon2MemoryKib, 1, 2};
+  options.pack_size = 1 << 20;
+  options.object_lock = {10, storage::RetentionMode::kCompliance};
+  auto repo = Repository::Init(std::make_unique<SharedBackend>(&store), ks, AsBytes("pw"), options);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  EXPECT_EQ((*repo)->config().object_lock.days, 10u);
+  auto save = [&](uint64_t seed) {
+    Bytes d = Data(600'000, seed);
+    auto hasher = (*repo)->NewHasher();
+    ASSERT_TRUE(
+        (*repo)->SaveBlob(BlobType::kData, *(*hasher)->Compute(BlobType::kData, d), d).ok());
+    ASSERT_TRUE((*repo)->Flush().ok());
+  };
+  for (uint64_t i = 0; i < 4; ++i) save(i);
+  RetentionLedger ledger;
+
+  // Right after writing: every object is locked 15 days ahead, nothing to extend.
+  auto s1 = (*repo)->KeepPacksLocked(now, &ledger);
+  ASSERT_TRUE(s1.ok()) << s1.status().ToString();
+  EXPECT_GT(s1->objects, 4u);
+  EXPECT_EQ(s1->asked, s1->objects);
+  EXPECT_EQ(s1->extended, 0u);
+
+  // Four days later: still nothing due, and the ledger answers without asking.
+  auto s2 = (*repo)->KeepPacksLocked(now + std::chrono::days(4), &ledger);
+  EXPECT_EQ(s2->asked, 0u);
+  EXPECT_EQ(s2->extended, 0u);
+
+  // Six days later a lock would end before day 16: all are extended at once, to day 21.
+  uint64_t before = store.retention_updates();
+  auto s3 = (*repo)->KeepPacksLocked(now + std::chrono::days(6), &ledger);
+  EXPECT_EQ(s3->extended, s3->objects);
+  EXPECT_EQ(store.retention_updates() - before, s3->objects);
+  auto config_lock = store.RetainedUntil({storage::ObjectKind::kConfig, ""});
+  EXPECT_EQ(*config_lock, now + std::chrono::days(6) + std::chrono::hours(36 * 10));
+
+  // The next day again nothing is due.
+  auto s4 = (*repo)->KeepPacksLocked(now + std::chrono::days(7), &ledger);
+  EXPECT_EQ(s4->extended, 0u);
+  // Deleting a locked pack is refused.
+  store.SetClockForTesting([&] { return now + std::chrono::days(20); });
+  bool refused = false;
+  (*repo)->index().ForEachPack([&](const PackRecord& p) {
+    refused = store.Remove({storage::ObjectKind::kPack, p.id.Hex()}).tag() == ErrorTag::kRetention;
+  });
+  EXPECT_TRUE(refused);
+  ASSERT_EQ(system(("rm -rf '" + ks + "'").c_str()), 0);
+}
+
+TEST(RepositoryRetentionTest, LockedRepositoryOnStorageWithoutLocksIsReadOnly) {
+  char tmpl[] = "/tmp/phivault-repo-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string ks = tmpl;
+  storage::MemBackend plain;
+  InitOptions options;
+  options.kdf = crypto::Argon2idParams{keys::kMinArgon2MemoryKib, 1, 2};
+  options.object_lock = {10, storage::RetentionMode::kCompliance};
+  // Init refuses before writing anything.
+  auto refused =
+      Repository::Init(std::make_unique<SharedBackend>(&plain), ks, AsBytes("pw"), options);
+  EXPECT_EQ(refused.status().tag(), ErrorTag::kRetention);
+  EXPECT_EQ(plain.Stat({storage::ObjectKind::kConfig, ""}).status().code(), StatusCode::kNotFound);
+  // A locked repository copied onto storage without locks opens, but refuses writes.
+  storage::MemBackend lockable(true);
+  ASSERT_TRUE(
+      Repository::Init(std::make_unique<SharedBackend>(&lockable), ks, AsBytes("pw"), options)
+          .ok());
+  auto config = lockable.ReadAll({storage::ObjectKind::kConfig, ""});
+  ASSERT_TRUE(plain.Save({storage::ObjectKind::kConfig, ""}, *config).ok());
+  auto reopened = Repository::Open(std::make_unique<SharedBackend>(&plain), ks,
+                                   [] { return Result<SecretBytes>(SecretBytes(AsBytes("pw"))); });
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  Bytes d = Data(1000, 1);
+  EXPECT_EQ((*reopened)->SaveBlob(BlobType::kData, Id(), d).status().tag(), ErrorTag::kRetention);
+  ASSERT_EQ(system(("rm -rf '" + ks + "'").c_str()), 0);
 }
 
 }  // namespace

@@ -31,8 +31,8 @@ Result<RetentionLedger> RetentionLedger::Load(const Repository& repo,
   Status s = [&]() -> Status {
     if (raw->size() < kEnvelopeSize) return DataLossError("retention ledger is truncated");
     PHV_ASSIGN_OR_RETURN(Envelope env, Envelope::Decode(*raw, "retention ledger"));
-    PHV_ASSIGN_OR_RETURN(Bytes payload, OpenBody(ObjectType::kRetentionLedger, env.object_id,
-                                                 *raw, repo.epoch_keys()));
+    PHV_ASSIGN_OR_RETURN(Bytes payload, OpenBody(ObjectType::kRetentionLedger, env.object_id, *raw,
+                                                 repo.epoch_keys()));
     Decoder d(payload, "retention ledger");
     if (d.GetU8() != kLedgerVersion) return DataLossError("retention ledger: unknown version");
     uint64_t n = d.GetVarintAtMost(kMaxEntries, "entries");

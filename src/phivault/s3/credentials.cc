@@ -32,7 +32,8 @@ std::string_view Trim(std::string_view s) {
 }
 
 SecretBytes SecretOf(std::string_view s) {
-  return SecretBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  return SecretBytes(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
 }
 
 }  // namespace

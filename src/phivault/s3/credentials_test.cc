@@ -19,9 +19,9 @@ std::string Str(const SecretBytes& s) {
 class CredentialsEnvTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                          "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE", "AWS_REGION",
-                          "AWS_DEFAULT_REGION"}) {
+    for (const char* v :
+         {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+          "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"}) {
       if (const char* old = getenv(v)) saved_.emplace_back(v, old);
       unsetenv(v);
     }
@@ -81,8 +81,8 @@ TEST_F(CredentialsEnvTest, FileWithProfile) {
 
 TEST_F(CredentialsEnvTest, FileReadableByOthersIsRefused) {
   for (mode_t mode : {0640u, 0604u, 0644u}) {
-    std::string path = WriteFile("[default]\naws_access_key_id=A\naws_secret_access_key=s3cr3t\n",
-                                 mode);
+    std::string path =
+        WriteFile("[default]\naws_access_key_id=A\naws_secret_access_key=s3cr3t\n", mode);
     setenv("AWS_SHARED_CREDENTIALS_FILE", path.c_str(), 1);
     auto c = LoadCredentials();
     EXPECT_EQ(c.status().tag(), ErrorTag::kStorageAuth) << mode;

@@ -1,11 +1,12 @@
 #include "phivault/s3/http.h"
 
-#include <curl/curl.h>
-#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstring>
+
+#include <curl/curl.h>
+#include <openssl/ssl.h>
 
 namespace phivault::s3 {
 namespace {
@@ -103,13 +104,14 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(const TransportOptions& o
   curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(sh, CURLSHOPT_USERDATA, c->shared_.get());
-  curl_share_setopt(sh, CURLSHOPT_LOCKFUNC,
-                    +[](CURL*, curl_lock_data data, curl_lock_access, void* user) {
-                      static_cast<Shared*>(user)->locks[data].lock();
-                    });
-  curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, +[](CURL*, curl_lock_data data, void* user) {
-    static_cast<Shared*>(user)->locks[data].unlock();
-  });
+  curl_share_setopt(
+      sh, CURLSHOPT_LOCKFUNC, +[](CURL*, curl_lock_data data, curl_lock_access, void* user) {
+        static_cast<Shared*>(user)->locks[data].lock();
+      });
+  curl_share_setopt(
+      sh, CURLSHOPT_UNLOCKFUNC, +[](CURL*, curl_lock_data data, void* user) {
+        static_cast<Shared*>(user)->locks[data].unlock();
+      });
   return c;
 }
 
@@ -172,8 +174,7 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   } else {
     // PUT, POST and DELETE send their body from memory, without a copy.
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   curl_slist* headers = nullptr;
@@ -208,8 +209,10 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
       return Status(StatusCode::kFailedPrecondition,
-                    "TLS with " + endpoint_ + " refused: the server's certificate is not "
-                    "trusted or does not match the host name (" + detail + ")",
+                    "TLS with " + endpoint_ +
+                        " refused: the server's certificate is not "
+                        "trusted or does not match the host name (" +
+                        detail + ")",
                     ErrorTag::kTls);
     case CURLE_SSL_CONNECT_ERROR:
       // A handshake cut off by a reset is transient; one the server answers with a protocol
@@ -218,8 +221,10 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
           Contains(errbuf, "no protocols available") || Contains(errbuf, "wrong version") ||
           Contains(errbuf, "legacy sigalg") || Contains(errbuf, "certificate")) {
         return Status(StatusCode::kFailedPrecondition,
-                      "TLS with " + endpoint_ + " refused: the server does not offer TLS 1.2 or "
-                      "later, or its certificate is unacceptable (" + detail + ")",
+                      "TLS with " + endpoint_ +
+                          " refused: the server does not offer TLS 1.2 or "
+                          "later, or its certificate is unacceptable (" +
+                          detail + ")",
                       ErrorTag::kTls);
       }
       return UnavailableError(what + ": TLS handshake failed: " + detail);
@@ -235,8 +240,7 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_WRITE_ERROR:
-    case CURLE_READ_ERROR:
-      return UnavailableError(what + ": " + detail);
+    case CURLE_READ_ERROR: return UnavailableError(what + ": " + detail);
     default:
       return UnavailableError(what + ": " + detail + " (curl error " + std::to_string(rc) + ")");
   }

@@ -104,7 +104,7 @@ Result<S3Location> ParseS3Name(std::string_view name, std::string_view addressin
   bool aws = loc.host.size() > 14 && loc.host.ends_with(".amazonaws.com");
   if (addressing == "auto") {
     loc.addressing = aws && loc.bucket.find('.') == std::string::npos ? Addressing::kVirtualHost
-                                                                       : Addressing::kPath;
+                                                                      : Addressing::kPath;
   } else if (addressing == "virtual") {
     loc.addressing = Addressing::kVirtualHost;
   } else if (addressing == "path") {

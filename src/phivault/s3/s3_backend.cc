@@ -102,7 +102,8 @@ class S3Writer : public ObjectWriter {
     }
     if (!upload_id_.empty() && !committed_) {
       // Best effort: the upload is invisible either way; aborting frees its parts.
-      auto r = backend_->Send({.method = "DELETE", .key = key_, .query = {{"uploadId", upload_id_}}});
+      auto r =
+          backend_->Send({.method = "DELETE", .key = key_, .query = {{"uploadId", upload_id_}}});
       if (!r.ok()) PHV_LOG(kInfo, "abort upload of {}: {}", key_, r.status().message());
     }
   }
@@ -119,7 +120,8 @@ class S3Writer : public ObjectWriter {
     if (!upload_id_.empty()) {
       while (buffer_.size() >= options_.part_size) {
         Bytes part(buffer_.begin(), buffer_.begin() + static_cast<ptrdiff_t>(options_.part_size));
-        buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<ptrdiff_t>(options_.part_size));
+        buffer_.erase(buffer_.begin(),
+                      buffer_.begin() + static_cast<ptrdiff_t>(options_.part_size));
         PHV_RETURN_IF_ERROR(Dispatch(std::move(part)));
       }
     }
@@ -129,7 +131,7 @@ class S3Writer : public ObjectWriter {
   Status Commit() override {
     if (committed_) return InternalError("commit after a successful commit");
     Status s = upload_id_.empty() && size_ < options_.multipart_threshold ? PutWhole()
-                                                                           : CompleteMultipart();
+                                                                          : CompleteMultipart();
     if (s.ok()) committed_ = true;
     return s;
   }
@@ -149,8 +151,8 @@ class S3Writer : public ObjectWriter {
 
   Status PutWhole() {
     if (payload_hash_.empty()) payload_hash_ = Sha256Hex(buffer_);
-    S3Backend::Call call{.method = "PUT", .key = key_, .body = buffer_,
-                         .payload_hash = payload_hash_};
+    S3Backend::Call call{
+        .method = "PUT", .key = key_, .body = buffer_, .payload_hash = payload_hash_};
     call.headers = backend_->LockHeaders();
     call.headers.emplace_back("If-None-Match", "*");
     if (backend_->retention().enabled()) {
@@ -166,8 +168,7 @@ class S3Writer : public ObjectWriter {
       // An earlier attempt may have landed and lost its answer: then the object is ours.
       std::string want = ToHex(crypto::Md5(buffer_));
       auto head = backend_->Send({.method = "HEAD", .key = key_});
-      if (head.ok() && head->status == 200 &&
-          Unquote(head->Header("etag").value_or("")) == want &&
+      if (head.ok() && head->status == 200 && Unquote(head->Header("etag").value_or("")) == want &&
           head->Header("content-length").value_or("") == std::to_string(size_)) {
         return OkStatus();
       }
@@ -274,8 +275,7 @@ class S3Writer : public ObjectWriter {
       if (raw.ok()) etag_digests.insert(etag_digests.end(), raw->begin(), raw->end());
     }
     doc += "</CompleteMultipartUpload>";
-    std::string want_etag =
-        ToHex(crypto::Md5(etag_digests)) + "-" + std::to_string(parts_.size());
+    std::string want_etag = ToHex(crypto::Md5(etag_digests)) + "-" + std::to_string(parts_.size());
 
     if (!completing_) {
       auto head = backend_->Send({.method = "HEAD", .key = key_});
@@ -283,21 +283,29 @@ class S3Writer : public ObjectWriter {
       if (head->status == 200) return AlreadyExistsError("create " + key_ + ": object exists");
     }
     completing_ = true;
-    auto r = backend_->Send({.method = "POST", .key = key_, .query = {{"uploadId", upload_id_}},
-                             .body = AsBytes(doc)});
+    auto r = backend_->Send(
+        {.method = "POST", .key = key_, .query = {{"uploadId", upload_id_}}, .body = AsBytes(doc)});
     if (!r.ok()) return r.status();
     // S3 may answer 200 and still report an error in the body.
-    if (r->status == 200 && r->body.find("<Error>") == std::string::npos) return OkStatus();
+    if (r->status == 200 && r->body.find("<Error>") == std::string::npos) return LockCompleted();
     Status s = backend_->ErrorFor(*r, "complete upload of " + key_);
     if (r->status == 404) {
       // NoSuchUpload after a lost answer: the upload completed. Check that it is ours.
       auto head = backend_->Send({.method = "HEAD", .key = key_});
       if (head.ok() && head->status == 200 &&
           Unquote(head->Header("etag").value_or("")) == want_etag) {
-        return OkStatus();
+        return LockCompleted();
       }
     }
     return s;
+  }
+
+  // Servers may ignore the lock headers of CreateMultipartUpload (RGW 16 does), so a completed
+  // multipart object is locked explicitly.
+  Status LockCompleted() {
+    if (!backend_->retention().enabled()) return OkStatus();
+    return backend_->LockObject(
+        key_, storage::LockedUntilFor(backend_->retention(), std::chrono::system_clock::now()));
   }
 
   S3Backend* backend_;
@@ -319,18 +327,17 @@ S3Backend::S3Backend(S3Options options, Credentials credentials, std::unique_ptr
     : options_(std::move(options)), credentials_(std::move(credentials)), http_(std::move(http)) {}
 
 S3Backend::~S3Backend() {
-  PHV_LOG(kInfo, "{}: {} requests, {} bytes sent, {} received", Location(),
-          stats_.requests.load(), stats_.bytes_sent.load(), stats_.bytes_received.load());
+  PHV_LOG(kInfo, "{}: {} requests, {} bytes sent, {} received", Location(), stats_.requests.load(),
+          stats_.bytes_sent.load(), stats_.bytes_received.load());
 }
 
 Result<HttpResponse> S3Backend::Send(const Call& call) {
   const S3Location& loc = options_.location;
   std::string path = loc.PathOf(call.key);
   std::string query = CanonicalQuery(call.query);
-  std::string amz_date =
-      AmzDate(std::chrono::duration_cast<std::chrono::seconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count());
+  std::string amz_date = AmzDate(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
   SigningRequest req;
   req.method = call.method;
   req.path = path;
@@ -370,17 +377,18 @@ Status S3Backend::ErrorFor(const HttpResponse& r, std::string_view what) const {
   std::string where = std::string(what) + " at " + Location();
   std::string detail = "HTTP " + std::to_string(r.status) + (code.empty() ? "" : " " + code) +
                        (message.empty() ? "" : ": " + message);
-  if (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" ||
-      code == "InvalidToken" || code == "ExpiredToken" || r.status == 401 ||
-      (r.status == 403 && code.empty())) {
-    return Status(StatusCode::kUnauthenticated,
-                  Location() + " refused the credentials from " + credentials_.source + " (" +
-                      detail + ")",
-                  ErrorTag::kStorageAuth);
+  if (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" || code == "InvalidToken" ||
+      code == "ExpiredToken" || r.status == 401 || (r.status == 403 && code.empty())) {
+    return Status(
+        StatusCode::kUnauthenticated,
+        Location() + " refused the credentials from " + credentials_.source + " (" + detail + ")",
+        ErrorTag::kStorageAuth);
   }
   if (code == "RequestTimeTooSkewed") {
-    return FailedPreconditionError(where + ": this machine's clock is off by more than 15 "
-                                           "minutes (" + detail + ")");
+    return FailedPreconditionError(where +
+                                   ": this machine's clock is off by more than 15 "
+                                   "minutes (" +
+                                   detail + ")");
   }
   if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
       code == "OperationAborted" || r.status == 429 || r.status >= 500) {
@@ -390,8 +398,9 @@ Status S3Backend::ErrorFor(const HttpResponse& r, std::string_view what) const {
     return Status(StatusCode::kPermissionDenied, where + ": " + detail, ErrorTag::kStorageAuth);
   }
   if (code == "NoSuchBucket") {
-    return Status(StatusCode::kNotFound, where + ": bucket '" + options_.location.bucket +
-                  "' does not exist", ErrorTag::kRepositoryMissing);
+    return Status(StatusCode::kNotFound,
+                  where + ": bucket '" + options_.location.bucket + "' does not exist",
+                  ErrorTag::kRepositoryMissing);
   }
   if (r.status == 404) return NotFoundError(where + ": no such object");
   if (r.status == 412) return AlreadyExistsError(where + ": object exists");
@@ -401,7 +410,7 @@ Status S3Backend::ErrorFor(const HttpResponse& r, std::string_view what) const {
 
 HeaderList S3Backend::LockHeaders() const {
   if (!policy_.enabled()) return {};
-  auto until = std::chrono::system_clock::now() + std::chrono::days(policy_.days);
+  auto until = storage::LockedUntilFor(policy_, std::chrono::system_clock::now());
   return {{"x-amz-object-lock-mode",
            policy_.mode == storage::RetentionMode::kGovernance ? "GOVERNANCE" : "COMPLIANCE"},
           {"x-amz-object-lock-retain-until-date", Iso8601(until)}};
@@ -410,8 +419,8 @@ HeaderList S3Backend::LockHeaders() const {
 Status S3Backend::ProbeBucket(bool* exists, bool* empty) {
   // A listing, not HEAD: its error answers have a body that says what is wrong.
   std::string prefix = options_.location.prefix.empty() ? "" : options_.location.prefix + "/";
-  auto r = Send({.method = "GET",
-                 .query = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", prefix}}});
+  auto r =
+      Send({.method = "GET", .query = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", prefix}}});
   if (!r.ok()) return r.status();
   if (r->status == 404) {
     *exists = false;
@@ -537,8 +546,7 @@ Result<Bytes> S3Backend::ReadAll(const ObjectName& name) {
     return data;
   }
   data.resize(*total);
-  PHV_RETURN_IF_ERROR(ReadAt(name, kFirstReadSize,
-                             MutableByteSpan(data).subspan(kFirstReadSize)));
+  PHV_RETURN_IF_ERROR(ReadAt(name, kFirstReadSize, MutableByteSpan(data).subspan(kFirstReadSize)));
   return data;
 }
 
@@ -608,8 +616,8 @@ Status S3Backend::Remove(const ObjectName& name) {
     if (!until || *until > std::chrono::system_clock::now()) {
       return Status(StatusCode::kFailedPrecondition,
                     Location() + ": " + name.Path() + " is locked (" +
-                        head.Header("x-amz-object-lock-mode").value_or("object lock") +
-                        ") until " + *until_text + "; it cannot be deleted before then",
+                        head.Header("x-amz-object-lock-mode").value_or("object lock") + ") until " +
+                        *until_text + "; it cannot be deleted before then",
                     ErrorTag::kRetention);
     }
   }
@@ -620,8 +628,7 @@ Status S3Backend::Remove(const ObjectName& name) {
 
 Status S3Backend::EnableRetention(const storage::RetentionPolicy& policy) {
   PHV_ASSIGN_OR_RETURN(HttpResponse r, Send({.method = "GET", .query = {{"object-lock", ""}}}));
-  bool enabled = r.status == 200 &&
-                 XmlText(r.body, "ObjectLockEnabled").value_or("") == "Enabled";
+  bool enabled = r.status == 200 && XmlText(r.body, "ObjectLockEnabled").value_or("") == "Enabled";
   if (!enabled) {
     if (r.status != 200 && r.status != 404) {
       Status s = ErrorFor(r, "read object lock configuration");
@@ -638,22 +645,26 @@ Status S3Backend::EnableRetention(const storage::RetentionPolicy& policy) {
   return OkStatus();
 }
 
-Status S3Backend::ExtendRetention(std::span<const ObjectName> names, SystemTime until) {
-  if (!policy_.enabled()) return Backend::ExtendRetention(names, until);
+Status S3Backend::LockObject(const std::string& key, SystemTime until) {
   std::string mode =
       policy_.mode == storage::RetentionMode::kGovernance ? "GOVERNANCE" : "COMPLIANCE";
   std::string doc = "<Retention><Mode>" + mode + "</Mode><RetainUntilDate>" + Iso8601(until) +
                     "</RetainUntilDate></Retention>";
-  std::string md5 = Md5Base64(AsBytes(doc));
+  PHV_ASSIGN_OR_RETURN(HttpResponse r, Send({.method = "PUT",
+                                             .key = key,
+                                             .query = {{"retention", ""}},
+                                             .headers = {{"Content-MD5", Md5Base64(AsBytes(doc))}},
+                                             .body = AsBytes(doc)}));
+  if (r.status == 200 || r.status == 204) return OkStatus();
+  // A lock that already ends later may not be shortened; that is not a failure here.
+  if (r.status == 403 && r.body.find("shorten") != std::string::npos) return OkStatus();
+  return ErrorFor(r, "lock " + key);
+}
+
+Status S3Backend::ExtendRetention(std::span<const ObjectName> names, SystemTime until) {
+  if (!policy_.enabled()) return Backend::ExtendRetention(names, until);
   return RunParallel(names.size(), options_.connections, [&](size_t i) -> Status {
-    std::string key = options_.location.KeyOf(names[i].Path());
-    PHV_ASSIGN_OR_RETURN(HttpResponse r,
-                         Send({.method = "PUT", .key = key, .query = {{"retention", ""}},
-                               .headers = {{"Content-MD5", md5}}, .body = AsBytes(doc)}));
-    if (r.status == 200 || r.status == 204) return OkStatus();
-    // A lock that already ends later may not be shortened; that is not a failure here.
-    if (r.status == 403 && r.body.find("shorten") != std::string::npos) return OkStatus();
-    return ErrorFor(r, "extend retention of " + key);
+    return LockObject(options_.location.KeyOf(names[i].Path()), until);
   });
 }
 

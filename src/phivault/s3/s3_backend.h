@@ -48,10 +48,10 @@ struct S3Options {
   S3Location location;
   std::string region = "us-east-1";
   TransportOptions transport;
-  unsigned connections = 16;                // parallel requests this backend is used with
-  size_t part_size = 8u << 20;              // multipart part size
-  size_t multipart_threshold = 16u << 20;   // objects this large are uploaded in parts
-  unsigned parts_in_flight = 4;             // per writer
+  unsigned connections = 16;               // parallel requests this backend is used with
+  size_t part_size = 8u << 20;             // multipart part size
+  size_t multipart_threshold = 16u << 20;  // objects this large are uploaded in parts
+  unsigned parts_in_flight = 4;            // per writer
 };
 
 // Traffic counters, for the log and the benchmarks.
@@ -106,6 +106,8 @@ class S3Backend : public storage::Backend {
   Status ErrorFor(const HttpResponse& response, std::string_view what) const;
   // The object lock headers for a new object, or none.
   HeaderList LockHeaders() const;
+  // Sets the lock of `key` to `until` (PUT ?retention); a lock that ends later stays.
+  Status LockObject(const std::string& key, storage::SystemTime until);
 
  private:
   S3Backend(S3Options options, Credentials credentials, std::unique_ptr<HttpClient> http);

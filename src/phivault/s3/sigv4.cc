@@ -87,8 +87,7 @@ Result<Signature> SignV4(const SigningRequest& request, std::string_view access_
   sig.canonical_request = request.method + "\n" + request.path + "\n" +
                           CanonicalQuery(request.query) + "\n" + canonical_headers + "\n" +
                           signed_headers + "\n" + request.payload_hash;
-  std::string scope_text =
-      scope.date + "/" + scope.region + "/" + scope.service + "/aws4_request";
+  std::string scope_text = scope.date + "/" + scope.region + "/" + scope.service + "/aws4_request";
   sig.string_to_sign = "AWS4-HMAC-SHA256\n" + std::string(amz_date) + "\n" + scope_text + "\n" +
                        Sha256Hex(AsBytes(sig.canonical_request));
 
@@ -97,8 +96,9 @@ Result<Signature> SignV4(const SigningRequest& request, std::string_view access_
   SecretBytes k(4 + secret.size());
   std::copy_n("AWS4", 4, k.data());
   std::copy_n(secret.data(), secret.size(), k.data() + 4);
-  for (std::string_view part : {std::string_view(scope.date), std::string_view(scope.region),
-                                std::string_view(scope.service), std::string_view("aws4_request")}) {
+  for (std::string_view part :
+       {std::string_view(scope.date), std::string_view(scope.region),
+        std::string_view(scope.service), std::string_view("aws4_request")}) {
     PHV_ASSIGN_OR_RETURN(Id next, Hmac(k.span(), part));
     k = SecretBytes(std::span<const uint8_t>(next.bytes));
     SecureWipe(next.bytes.data(), next.bytes.size());

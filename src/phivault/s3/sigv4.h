@@ -27,9 +27,9 @@ using QueryList = std::vector<std::pair<std::string, std::string>>;
 
 struct SigningRequest {
   std::string method;
-  std::string path;  // already URI-encoded, e.g. "/bucket/data/3f/3f…"
-  QueryList query;   // decoded names and values; encoded and sorted when signing
-  HeaderList headers;  // every header to sign, "host" and "x-amz-date" among them
+  std::string path;          // already URI-encoded, e.g. "/bucket/data/3f/3f…"
+  QueryList query;           // decoded names and values; encoded and sorted when signing
+  HeaderList headers;        // every header to sign, "host" and "x-amz-date" among them
   std::string payload_hash;  // hex SHA-256 of the body, or "UNSIGNED-PAYLOAD"
 };
 

@@ -29,7 +29,8 @@ std::string Slurp(const std::string& path) {
 }
 
 SecretBytes SecretOf(std::string_view s) {
-  return SecretBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  return SecretBytes(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
 }
 
 std::string PercentDecode(std::string_view s) {
@@ -200,12 +201,13 @@ TEST(SigV4Test, CanonicalQuerySortsAndEncodes) {
   EXPECT_EQ(CanonicalQuery({{"a", "x y+z~"}}), "a=x%20y%2Bz~");
 }
 
-TEST(SigV4Test, AmzDateIsUtc) {
-  EXPECT_EQ(AmzDate(1440938160), "20150830T123600Z");
-}
+TEST(SigV4Test, AmzDateIsUtc) { EXPECT_EQ(AmzDate(1440938160), "20150830T123600Z"); }
 
 TEST(SigV4Test, OneChangedByteChangesTheSignature) {
-  SigningRequest req{"GET", "/b/k", {}, {{"host", "h"}, {"x-amz-date", "20150830T123600Z"}},
+  SigningRequest req{"GET",
+                     "/b/k",
+                     {},
+                     {{"host", "h"}, {"x-amz-date", "20150830T123600Z"}},
                      Sha256Hex(AsBytes(""))};
   SecretBytes secret = SecretOf("secret");
   auto a = SignV4(req, "AK", secret, {"20150830", "us-east-1", "s3"}, "20150830T123600Z");

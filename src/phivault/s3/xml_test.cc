@@ -23,7 +23,8 @@ TEST(XmlTest, FindsElementsAndIgnoresLongerNames) {
 }
 
 TEST(XmlTest, EntitiesRoundTrip) {
-  EXPECT_EQ(XmlUnescape("&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#x1F600;"), "<>&\"'AB\xF0\x9F\x98\x80");
+  EXPECT_EQ(XmlUnescape("&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#x1F600;"),
+            "<>&\"'AB\xF0\x9F\x98\x80");
   EXPECT_EQ(XmlUnescape(XmlEscape("a<b>&\"'")), "a<b>&\"'");
   EXPECT_EQ(XmlUnescape("no entity & here"), "no entity & here");
 }

@@ -42,6 +42,10 @@ Result<RetentionMode> ParseRetentionMode(std::string_view name) {
                               "' (compliance or governance)");
 }
 
+SystemTime LockedUntilFor(const RetentionPolicy& policy, SystemTime created) {
+  return created + std::chrono::hours(36) * policy.days;
+}
+
 Status Backend::EnableRetention(const RetentionPolicy&) {
   return Status(StatusCode::kFailedPrecondition,
                 Location() +

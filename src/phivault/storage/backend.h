@@ -16,8 +16,9 @@
 //   - Listing returns every committed object of a kind, in no particular order, and never a
 //     partial or temporary one.
 //   - Retention (optional; S3 Object Lock). Once EnableRetention succeeded, every object created
-//     is locked until `days` after its creation, ExtendRetention moves locks later (never
-//     earlier), and Remove refuses a locked object with kFailedPrecondition tagged kRetention.
+//     is locked until LockedUntilFor(policy, creation time), ExtendRetention moves locks later
+//     (never earlier), and Remove refuses a locked object with kFailedPrecondition tagged
+//     kRetention.
 //     Backends that cannot lock objects refuse EnableRetention with kFailedPrecondition.
 //   - Errors: kNotFound, kAlreadyExists, kPermissionDenied, kResourceExhausted (disk full),
 //     kDataLoss (short object, I/O error), kUnavailable (transient; see IsRetryable),
@@ -83,6 +84,12 @@ struct RetentionPolicy {
   RetentionMode mode = RetentionMode::kCompliance;
   bool enabled() const { return days > 0; }
 };
+
+// How long a new object is locked: one and a half lock periods. The repository extends locks
+// in steps of half a period (Repository::KeepPacksLocked), so every object stays locked for at
+// least `days` after the last snapshot that uses it, and a freshly written object needs no
+// extension for half a period.
+SystemTime LockedUntilFor(const RetentionPolicy& policy, SystemTime created);
 
 struct ObjectInfo {
   ObjectName name;

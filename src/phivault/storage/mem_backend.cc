@@ -22,7 +22,7 @@ class MemWriter : public ObjectWriter {
       return AlreadyExistsError("create " + path_ + ": object exists");
     }
     if (state_->policy.enabled()) {
-      state_->locked_until[path_] = state_->now() + std::chrono::days(state_->policy.days);
+      state_->locked_until[path_] = LockedUntilFor(state_->policy, state_->now());
     }
     return OkStatus();
   }

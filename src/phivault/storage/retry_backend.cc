@@ -20,7 +20,9 @@ class RetryWriter : public ObjectWriter {
   RetryWriter(const RetryBackend* backend, std::string what, std::unique_ptr<ObjectWriter> inner)
       : backend_(backend), what_(std::move(what)), inner_(std::move(inner)) {}
   Status Append(ByteSpan data) override { return inner_->Append(data); }
-  Status Commit() override { return backend_->Run(what_, [this] { return inner_->Commit(); }); }
+  Status Commit() override {
+    return backend_->Run(what_, [this] { return inner_->Commit(); });
+  }
   uint64_t size() const override { return inner_->size(); }
 
  private:
@@ -46,12 +48,12 @@ Status RunWithRetries(const RetryPolicy& policy, std::string_view what,
   for (int attempt = 1;; ++attempt) {
     Status s = op();
     if (s.ok() || !IsRetryable(s)) return s;
-    auto cap = std::min<int64_t>(policy.max_delay.count(),
-                                 policy.base_delay.count() << std::min(attempt - 1, 20));
+    auto cap = std::min<int64_t>(policy.max_delay.count(), policy.base_delay.count()
+                                                               << std::min(attempt - 1, 20));
     std::uniform_int_distribution<int64_t> pick(0, std::max<int64_t>(cap, 1));
     auto wait = std::chrono::milliseconds(pick(rng));
-    elapsed = std::max(elapsed, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    Clock::now() - start));
+    elapsed = std::max(elapsed,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start));
     if (elapsed + wait > policy.max_total) {
       return Status(StatusCode::kUnavailable,
                     std::string(what) + ": gave up after " + std::to_string(attempt) +

