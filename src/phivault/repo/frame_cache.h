@@ -1,7 +1,8 @@
-// FrameCache: sealed pack frames shared by the BlobReaders of one repository on remote storage,
-// so that a frame several readers need at about the same time (small files sharing a frame,
-// duplicate content restored to many places) is downloaded once. Each reader still
-// authenticates and decompresses its own copy: the cache holds only ciphertext as stored.
+// FrameCache: windows of sealed pack bytes shared by the BlobReaders of one repository on remote
+// storage, so that bytes several readers need at about the same time (the frames of one pack,
+// small files sharing a frame, duplicate content restored to many places) are downloaded once
+// and in few requests. Each reader still authenticates and decompresses its own copy of a
+// frame: the cache holds only ciphertext as stored.
 //
 // A frame asked for while another thread is fetching it waits for that fetch instead of
 // starting its own. Failed fetches are not cached. The least recently used frames are dropped
@@ -29,7 +30,8 @@ class FrameCache {
 
   // The frame under `key`, from the cache or else from `fetch` (called at most once at a time
   // per key).
-  Result<std::shared_ptr<const Bytes>> Get(uint64_t key, const std::function<Result<Bytes>()>& fetch);
+  Result<std::shared_ptr<const Bytes>> Get(uint64_t key,
+                                           const std::function<Result<Bytes>()>& fetch);
 
   uint64_t hits() const;
   uint64_t misses() const;

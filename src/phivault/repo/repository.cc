@@ -452,16 +452,32 @@ Result<ByteSpan> BlobReader::Load(const Id& id, BlobType type) {
     }
     frame_pack_ = UINT32_MAX;
     Status s;
-    if (FrameCache* cache = repo_->frame_cache_.get()) {
-      uint64_t key = (static_cast<uint64_t>(loc->pack) << 40) | loc->frame_offset;
-      auto sealed = cache->Get(key, [&]() -> Result<Bytes> {
-        Bytes b(loc->frame_length);
-        PHV_RETURN_IF_ERROR(repo_->backend()->ReadAt(PackName(pack.id), loc->frame_offset, b));
-        return b;
-      });
-      s = sealed.status();
+    if (FrameCache* cache = repo_->frame_cache_.get();
+        cache != nullptr && loc->frame_offset + loc->frame_length <= pack.frames_end) {
+      // Remote storage: the pack is read in fixed windows, each fetched once and shared, so a
+      // restore costs one request per window instead of one per frame.
+      const uint64_t begin = loc->frame_offset;
+      const uint64_t end = begin + loc->frame_length;
+      sealed_.resize(loc->frame_length);
+      for (uint64_t k = begin / Repository::kFrameWindow;
+           k * Repository::kFrameWindow < end && s.ok(); ++k) {
+        const uint64_t wb = k * Repository::kFrameWindow;
+        const uint64_t we = std::min(wb + Repository::kFrameWindow, pack.frames_end);
+        auto window =
+            cache->Get((static_cast<uint64_t>(loc->pack) << 32) | k, [&]() -> Result<Bytes> {
+              Bytes b(we - wb);
+              PHV_RETURN_IF_ERROR(repo_->backend()->ReadAt(PackName(pack.id), wb, b));
+              return b;
+            });
+        s = window.status();
+        if (!s.ok()) break;
+        const uint64_t from = std::max(begin, wb);
+        const uint64_t to = std::min(end, we);
+        std::copy_n((*window)->begin() + static_cast<ptrdiff_t>(from - wb), to - from,
+                    sealed_.begin() + static_cast<ptrdiff_t>(from - begin));
+      }
       if (s.ok()) {
-        s = OpenBlobFrame(cipher_.get(), loc->frame_offset, **sealed, loc->codec,
+        s = OpenBlobFrame(cipher_.get(), loc->frame_offset, sealed_, loc->codec,
                           loc->frame_raw_length, &decompressor_, &scratch_, &frame_);
       }
     } else {

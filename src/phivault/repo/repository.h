@@ -203,8 +203,10 @@ class Repository {
   Status WritableOrError() const { return writable_; }
   void RecordError(const Status& s);
 
-  // Sealed frames shared by the readers (remote storage only).
-  static constexpr size_t kFrameCacheBytes = 64u << 20;
+  // Windows of sealed pack bytes shared by the readers (remote storage only): 32 windows of
+  // 4 MiB, two for each of 16 restore workers.
+  static constexpr uint64_t kFrameWindow = 4u << 20;
+  static constexpr size_t kFrameCacheBytes = 128u << 20;
 
   std::unique_ptr<storage::Backend> backend_;
   std::unique_ptr<FrameCache> frame_cache_;
