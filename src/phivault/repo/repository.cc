@@ -443,14 +443,22 @@ Result<ByteSpan> BlobReader::Load(const Id& id, BlobType type) {
                          std::string(BlobTypeName(loc->type)) + ", expected " +
                          std::string(BlobTypeName(type)));
   }
-  if (loc->pack != frame_pack_ || loc->frame_offset != frame_offset_) {
+  OpenFrame* open = nullptr;
+  for (OpenFrame& f : frames_) {
+    if (f.pack == loc->pack && f.offset == loc->frame_offset) open = &f;
+  }
+  if (open == nullptr) {
+    open = &frames_[0];
+    for (OpenFrame& f : frames_) {
+      if (f.last_use < open->last_use) open = &f;
+    }
     PackRecord pack = repo_->index().pack(loc->pack);
     std::string what = "pack " + pack.id.Hex();
     if (cipher_ == nullptr || cipher_->envelope().object_id != pack.id) {
       PHV_ASSIGN_OR_RETURN(cipher_, ObjectCipher::Create(Envelope{pack.type, pack.epoch, pack.id},
                                                          repo_->epoch_keys()));
     }
-    frame_pack_ = UINT32_MAX;
+    open->pack = UINT32_MAX;
     Status s;
     if (FrameCache* cache = repo_->frame_cache_.get();
         cache != nullptr && loc->frame_offset + loc->frame_length <= pack.frames_end) {
@@ -478,14 +486,14 @@ Result<ByteSpan> BlobReader::Load(const Id& id, BlobType type) {
       }
       if (s.ok()) {
         s = OpenBlobFrame(cipher_.get(), loc->frame_offset, sealed_, loc->codec,
-                          loc->frame_raw_length, &decompressor_, &scratch_, &frame_);
+                          loc->frame_raw_length, &decompressor_, &scratch_, &open->data);
       }
     } else {
       sealed_.resize(loc->frame_length);
       s = repo_->backend()->ReadAt(PackName(pack.id), loc->frame_offset, sealed_);
       if (s.ok()) {
         s = OpenBlobFrame(cipher_.get(), loc->frame_offset, sealed_, loc->codec,
-                          loc->frame_raw_length, &decompressor_, &scratch_, &frame_);
+                          loc->frame_raw_length, &decompressor_, &scratch_, &open->data);
       }
     }
     if (!s.ok()) {
@@ -493,13 +501,15 @@ Result<ByteSpan> BlobReader::Load(const Id& id, BlobType type) {
                                       std::to_string(loc->frame_offset) + " (blob " + id.Hex() +
                                       ")");
     }
-    frame_pack_ = loc->pack;
-    frame_offset_ = loc->frame_offset;
+    open->pack = loc->pack;
+    open->offset = loc->frame_offset;
   }
-  if (static_cast<uint64_t>(loc->offset) + loc->length > frame_.size()) {
+  open->last_use = ++uses_;
+  const Bytes& frame = open->data;
+  if (static_cast<uint64_t>(loc->offset) + loc->length > frame.size()) {
     return DataLossError("blob " + id.Hex() + " lies outside its frame");
   }
-  ByteSpan blob = ByteSpan(frame_).subspan(loc->offset, loc->length);
+  ByteSpan blob = ByteSpan(frame).subspan(loc->offset, loc->length);
   PHV_ASSIGN_OR_RETURN(Id actual, hasher_->Compute(type, blob));
   if (actual != id) {
     return DataLossError("blob " + id.Hex() + " in pack " +

@@ -10,8 +10,8 @@
 // SaveSnapshot() is the commit point (doc/format/repository.md).
 //
 // Reading: a BlobReader (one per thread) fetches one frame, authenticates and decompresses it,
-// cuts out the blob and checks the blob's keyed id; it caches the last frame, because small
-// blobs share frames.
+// cuts out the blob and checks the blob's keyed id; it keeps the last four frames it opened,
+// because small blobs share frames and neighbouring files alternate between a few of them.
 //
 // Ownership: the Repository owns its backend and keys. BlobReaders and BlobIdHashers must not
 // outlive it.
@@ -19,6 +19,7 @@
 // threads at once. Flush, SaveSnapshot and LoadIndex must not run concurrently with SaveBlob.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -89,9 +90,18 @@ class BlobReader {
   std::unique_ptr<BlobIdHasher> hasher_;
   Decompressor decompressor_;
   std::unique_ptr<ObjectCipher> cipher_;  // of the pack read last
-  uint32_t frame_pack_ = UINT32_MAX;
-  uint32_t frame_offset_ = 0;
-  Bytes frame_;
+  // The last few frames opened, decompressed. Backups interleave the files of neighbouring
+  // directories between concurrent pack writers, so a restore that reads files in tree order
+  // alternates between a few frames; keeping them spares decrypting and decompressing each again.
+  struct OpenFrame {
+    uint32_t pack = UINT32_MAX;
+    uint64_t offset = 0;
+    uint64_t last_use = 0;
+    Bytes data;
+  };
+  static constexpr size_t kOpenFrames = 4;
+  std::array<OpenFrame, kOpenFrames> frames_;
+  uint64_t uses_ = 0;
   Bytes sealed_;
   Bytes scratch_;
 };
