@@ -42,7 +42,8 @@ Result<Envelope> Envelope::Decode(ByteSpan b, std::string_view what) {
   if (b[4] != kEnvelopeVersion) {
     return DataLossError(w + ": object format version " + std::to_string(b[4]) + " unknown");
   }
-  if (b[5] < 1 || b[5] > 6) return DataLossError(w + ": unknown object type");
+  // 6 (audit checkpoint) and 7 (drill record) are reserved for later features.
+  if (b[5] < 1 || (b[5] > 5 && b[5] != 8)) return DataLossError(w + ": unknown object type");
   if (b[6] != kKeySourceEpoch) return DataLossError(w + ": unsupported key source");
   if (b[7] != 0) return DataLossError(w + ": unknown flags");
   Envelope e;

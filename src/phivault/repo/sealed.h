@@ -30,7 +30,8 @@ enum class ObjectType : uint8_t {
   kIndex = 3,
   kSnapshot = 4,
   kFilesCache = 5,
-  kRetentionLedger = 6,
+  // 6 and 7 are reserved (audit checkpoint, drill record).
+  kRetentionLedger = 8,
 };
 
 enum class FrameKind : uint8_t {

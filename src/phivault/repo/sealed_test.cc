@@ -35,6 +35,15 @@ TEST_F(SealedTest, EnvelopeRoundTrip) {
   EXPECT_EQ(back->object_id, id_);
 }
 
+TEST_F(SealedTest, ReservedAndUnknownTypesAreRefused) {
+  auto bytes = Envelope{ObjectType::kRetentionLedger, 1, id_}.Encode();
+  EXPECT_TRUE(Envelope::Decode(bytes, "x").ok());
+  for (int type : {0, 6, 7, 9, 255}) {
+    bytes[5] = static_cast<uint8_t>(type);
+    EXPECT_EQ(Envelope::Decode(bytes, "x").status().code(), StatusCode::kDataLoss) << type;
+  }
+}
+
 TEST_F(SealedTest, BodyRoundTripCompressedAndNot) {
   for (bool compress : {false, true}) {
     auto sealed = SealBody(Envelope{ObjectType::kSnapshot, 1, id_}, keys_, payload_, compress);
