@@ -42,9 +42,9 @@ Status Copier::CollectTrees(const Id& root, std::vector<Id>* blobs) {
 Status Copier::CopyBlobs(const std::vector<Id>& blobs, CopyResult* result) {
   unsigned threads = options_.threads;
   if (threads == 0) {
-    threads = std::max({2u, std::thread::hardware_concurrency(),
-                        source_->backend()->PreferredConcurrency() / 2,
-                        target_->backend()->PreferredConcurrency() / 2});
+    // Two per core hide the source's read latency; more would open more pack writers in the
+    // target, each buffering up to a pack (32 MiB) in memory when the target is S3.
+    threads = 2 * std::max(1u, std::thread::hardware_concurrency());
   }
   threads = static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(blobs.size(), 1)));
   std::atomic<size_t> next{0};

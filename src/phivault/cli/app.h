@@ -80,6 +80,7 @@ Command AddLsCommand(CLI::App& app, Globals& g);
 Command AddRestoreCommand(CLI::App& app, Globals& g);
 Command AddCheckCommand(CLI::App& app, Globals& g);
 Command AddCopyCommand(CLI::App& app, Globals& g);
+Command AddKeyCommand(CLI::App& app, Globals& g);
 
 // The repository named by --repo / PHIVAULT_REPO: an absolute directory, or an S3 name
 // ("s3:https://HOST[:PORT]/BUCKET[/PREFIX]") as given. kInvalidArgument when none is given.

@@ -3,6 +3,7 @@
 
 #include "phivault/base/file_util.h"
 #include "phivault/cli/app.h"
+#include "phivault/keys/key_log.h"
 #include "phivault/keys/keystore.h"
 #include "phivault/s3/location.h"
 
@@ -51,6 +52,10 @@ int RunInit(const Globals& g, const InitFlags& flags) {
       repo::Repository::Init(std::move(*backend), keystore_dir, passphrase->span(), options);
   passphrase->Clear();
   if (!repo.ok()) return ReportError(g, repo.status());
+  Status logged = keys::AppendKeyEvent(
+      (*repo)->keystore_path(),
+      {"init", 1, "passphrase", options.slot_label, (*repo)->keys().current_epoch(), {}});
+  if (!logged.ok()) return ReportError(g, logged);
 
   const std::string id = (*repo)->config().id.Hex();
   const storage::RetentionPolicy& lock = (*repo)->config().object_lock;

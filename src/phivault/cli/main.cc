@@ -48,7 +48,7 @@ int Main(int argc, char** argv) {
   std::vector<Command> commands = {AddInitCommand(app, g),      AddBackupCommand(app, g),
                                    AddSnapshotsCommand(app, g), AddLsCommand(app, g),
                                    AddRestoreCommand(app, g),   AddCheckCommand(app, g),
-                                   AddCopyCommand(app, g)};
+                                   AddCopyCommand(app, g),      AddKeyCommand(app, g)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

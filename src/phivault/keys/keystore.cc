@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -165,9 +166,6 @@ const SecretBytes* KeyBundle::EpochKeyFor(uint32_t epoch) const {
 Result<Keystore> Keystore::Create(const Id& repository_id, const Id& config_digest,
                                   ByteSpan passphrase, const crypto::Argon2idParams& kdf,
                                   std::string label) {
-  if (kdf.memory_kib < kMinArgon2MemoryKib) {
-    return InvalidArgumentError("argon2id memory below 64 MiB is not allowed for key slots");
-  }
   Keystore ks;
   ks.repository_id_ = repository_id;
   PHV_ASSIGN_OR_RETURN(ks.master_key_, crypto::RandomKey());
@@ -180,19 +178,79 @@ Result<Keystore> Keystore::Create(const Id& repository_id, const Id& config_dige
   ks.bundle_.epochs.push_back(std::move(first));
   ks.bundle_.current_epoch = 1;
 
+  PHV_ASSIGN_OR_RETURN(Slot slot, ks.MakePassphraseSlot(1, std::move(label), passphrase, kdf));
+  ks.slot_records_.push_back(std::move(slot));
+  ks.SyncSlotInfo();
+  ks.opened_slot_ = 1;
+  return ks;
+}
+
+Result<Keystore::Slot> Keystore::MakePassphraseSlot(uint32_t id, std::string label,
+                                                    ByteSpan passphrase,
+                                                    const crypto::Argon2idParams& kdf) const {
+  if (kdf.memory_kib < kMinArgon2MemoryKib) {
+    return InvalidArgumentError("argon2id memory below 64 MiB is not allowed for key slots");
+  }
   Bytes salt(kSaltSize);
   PHV_RETURN_IF_ERROR(crypto::RandomBytes(salt));
   PHV_ASSIGN_OR_RETURN(SecretBytes slot_key,
                        crypto::Argon2id(passphrase, salt, kdf, crypto::kKeySize));
   Slot slot;
-  slot.info = SlotInfo{1, SlotType::kPassphrase, std::move(label), NowNs(), kdf};
+  slot.info = SlotInfo{id, SlotType::kPassphrase, std::move(label), NowNs(), kdf};
   PHV_ASSIGN_OR_RETURN(slot.wrapped_master,
-                       SealRandomNonce(slot_key, SlotAad(repository_id, 1), ks.master_key_.span()));
+                       SealRandomNonce(slot_key, SlotAad(repository_id_, id), master_key_.span()));
   // The salt travels inside the kdf field; keep it with the slot record.
   slot.wrapped_master.insert(slot.wrapped_master.begin(), salt.begin(), salt.end());
-  ks.slot_records_.push_back(std::move(slot));
-  ks.slots_.push_back(ks.slot_records_.back().info);
-  return ks;
+  return slot;
+}
+
+void Keystore::SyncSlotInfo() {
+  slots_.clear();
+  for (const Slot& s : slot_records_) slots_.push_back(s.info);
+}
+
+Result<uint32_t> Keystore::AddPassphraseSlot(ByteSpan passphrase, const crypto::Argon2idParams& kdf,
+                                             std::string label) {
+  if (!unlocked()) return FailedPreconditionError("keystore is locked");
+  uint32_t id = 1;
+  for (const Slot& s : slot_records_) id = std::max(id, s.info.id + 1);
+  PHV_ASSIGN_OR_RETURN(Slot slot, MakePassphraseSlot(id, std::move(label), passphrase, kdf));
+  slot_records_.push_back(std::move(slot));
+  SyncSlotInfo();
+  return id;
+}
+
+Status Keystore::RemoveSlot(uint32_t id) {
+  if (!unlocked()) return FailedPreconditionError("keystore is locked");
+  auto it = std::find_if(slot_records_.begin(), slot_records_.end(),
+                         [id](const Slot& s) { return s.info.id == id; });
+  if (it == slot_records_.end()) return NotFoundError("no key slot " + std::to_string(id));
+  if (slot_records_.size() == 1) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "slot " + std::to_string(id) +
+                      " is the last key slot; removing it would leave no way to read the "
+                      "repository (add another slot first)",
+                  ErrorTag::kKeystore);
+  }
+  slot_records_.erase(it);
+  SyncSlotInfo();
+  return OkStatus();
+}
+
+Status Keystore::ChangePassphrase(uint32_t id, ByteSpan passphrase,
+                                  const crypto::Argon2idParams& kdf) {
+  if (!unlocked()) return FailedPreconditionError("keystore is locked");
+  for (Slot& s : slot_records_) {
+    if (s.info.id != id) continue;
+    if (s.info.type != SlotType::kPassphrase) {
+      return InvalidArgumentError("slot " + std::to_string(id) + " is not a passphrase slot");
+    }
+    PHV_ASSIGN_OR_RETURN(Slot fresh, MakePassphraseSlot(id, s.info.label, passphrase, kdf));
+    s = std::move(fresh);
+    SyncSlotInfo();
+    return OkStatus();
+  }
+  return NotFoundError("no key slot " + std::to_string(id));
 }
 
 // Slot records keep the Argon2id salt in front of the wrapped key in memory (wrapped_master =
@@ -378,6 +436,7 @@ Status Keystore::UnlockSlots(ByteSpan passphrase) {
     if (!plain.ok()) return DataLossError("keystore bundle failed authentication");
     PHV_ASSIGN_OR_RETURN(bundle_, DecodeBundle(plain->span()));
     master_key_ = std::move(*master);
+    opened_slot_ = s.info.id;
     return OkStatus();
   }
   return UnauthenticatedError("wrong passphrase: no key slot of the keystore opens with it");

@@ -86,6 +86,20 @@ class Keystore {
   // REQUIRES: unlocked()
   const KeyBundle& keys() const { return bundle_; }
 
+  // --- slot management; REQUIRES: unlocked(). Changes take effect with Save(). --------------
+  // The id of the slot that unlocked the keystore.
+  uint32_t opened_slot() const { return opened_slot_; }
+  // Adds a passphrase slot wrapping the same master key; returns its id.
+  // kInvalidArgument if `kdf` uses less than kMinArgon2MemoryKib.
+  Result<uint32_t> AddPassphraseSlot(ByteSpan passphrase, const crypto::Argon2idParams& kdf,
+                                     std::string label);
+  // Removes slot `id`. kNotFound if there is none; kFailedPrecondition tagged kKeystore if it is
+  // the last slot (the repository would become unreadable).
+  Status RemoveSlot(uint32_t id);
+  // Gives passphrase slot `id` a new passphrase (new salt, new wrapping); the old one stops
+  // working. kNotFound / kInvalidArgument as above, or if `id` is not a passphrase slot.
+  Status ChangePassphrase(uint32_t id, ByteSpan passphrase, const crypto::Argon2idParams& kdf);
+
   // Encodes the keystore, re-sealing the bundle and recomputing the MAC. REQUIRES: unlocked().
   Result<Bytes> Serialize() const;
   // Writes the keystore to `path` atomically with mode 0600. REQUIRES: unlocked().
@@ -100,6 +114,9 @@ class Keystore {
 
   Result<Bytes> EncodeBody(bool reseal) const;
   Status UnlockSlots(ByteSpan passphrase);
+  Result<Slot> MakePassphraseSlot(uint32_t id, std::string label, ByteSpan passphrase,
+                                  const crypto::Argon2idParams& kdf) const;
+  void SyncSlotInfo();
 
   Id repository_id_;
   std::vector<Slot> slot_records_;
@@ -109,6 +126,7 @@ class Keystore {
   Bytes body_;  // the bytes the MAC covers, as read from the file
   SecretBytes master_key_;
   KeyBundle bundle_;
+  uint32_t opened_slot_ = 0;
 };
 
 // Where keystores live: the directory named by --keystore, else $PHIVAULT_KEYSTORE, else

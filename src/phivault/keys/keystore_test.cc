@@ -3,11 +3,13 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "phivault/base/file_util.h"
+#include "phivault/keys/key_log.h"
 
 namespace phivault::keys {
 namespace {
@@ -116,6 +118,73 @@ TEST(KeystoreCreateTest, RefusesWeakKdf) {
   crypto::Argon2idParams weak{.memory_kib = 32 * 1024, .iterations = 3, .parallelism = 1};
   auto ks = Keystore::Create(RepoId(), ConfigDigest(), AsBytes("pw"), weak, "x");
   EXPECT_EQ(ks.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(KeystoreTest, SlotsCanBeAddedReplacedAndRemovedButNotTheLast) {
+  auto ks = Keystore::Parse(file_, "ks");
+  ASSERT_TRUE(ks->Unlock(AsBytes("correct horse")).ok());
+  EXPECT_EQ(ks->opened_slot(), 1u);
+  auto second = ks->AddPassphraseSlot(AsBytes("second admin"), kKdf, "deputy");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(*second, 2u);
+  EXPECT_EQ(ks->AddPassphraseSlot(AsBytes("weak"), {1024, 1, 1}, "x").status().code(),
+            StatusCode::kInvalidArgument);
+  auto saved = ks->Serialize();
+  ASSERT_TRUE(saved.ok());
+
+  // Either passphrase opens the same keys; the deputy's slot is the one that opened.
+  auto deputy = Keystore::Parse(*saved, "ks");
+  ASSERT_TRUE(deputy->Unlock(AsBytes("second admin")).ok());
+  EXPECT_EQ(deputy->opened_slot(), 2u);
+  EXPECT_TRUE(deputy->keys().id_key.Equals(original_id_key_));
+
+  // A new passphrase replaces the old one in its slot.
+  ASSERT_TRUE(deputy->ChangePassphrase(1, AsBytes("new horse"), kKdf).ok());
+  EXPECT_EQ(deputy->ChangePassphrase(9, AsBytes("x"), kKdf).code(), StatusCode::kNotFound);
+  auto changed = deputy->Serialize();
+  auto c = Keystore::Parse(*changed, "ks");
+  EXPECT_EQ(c->Unlock(AsBytes("correct horse")).code(), StatusCode::kUnauthenticated);
+  auto c2 = Keystore::Parse(*changed, "ks");
+  ASSERT_TRUE(c2->Unlock(AsBytes("new horse")).ok());
+  EXPECT_EQ(c2->slots()[0].label, "admin");
+
+  // Removing a slot revokes it; the last slot stays.
+  ASSERT_TRUE(c2->RemoveSlot(2).ok());
+  EXPECT_EQ(c2->RemoveSlot(2).code(), StatusCode::kNotFound);
+  Status last = c2->RemoveSlot(1);
+  EXPECT_EQ(last.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(last.tag(), ErrorTag::kKeystore);
+  auto removed = c2->Serialize();
+  auto r = Keystore::Parse(*removed, "ks");
+  EXPECT_EQ(r->slots().size(), 1u);
+  EXPECT_EQ(r->Unlock(AsBytes("second admin")).code(), StatusCode::kUnauthenticated);
+  // The old file with the deputy slot still works, which is why a revoked keystore file must be
+  // destroyed too (doc/format/keys.md).
+  auto old = Keystore::Parse(*saved, "ks");
+  EXPECT_TRUE(old->Unlock(AsBytes("second admin")).ok());
+}
+
+TEST(KeyLogTest, RecordsOperationsWithoutSecrets) {
+  char tmpl[] = "/tmp/phivault-ks-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string path = std::string(tmpl) + "/abc.keystore";
+  EXPECT_EQ(KeyLogPath(path), std::string(tmpl) + "/abc.keylog");
+  ASSERT_TRUE(AppendKeyEvent(path, {"key add", 2, "passphrase", "deputy \"quoted\"", 1, {}}).ok());
+  ASSERT_TRUE(AppendKeyEvent(path, {"key remove", 1, "passphrase", "", 1,
+                                    Status(StatusCode::kFailedPrecondition, "last slot")})
+                  .ok());
+  auto text = ReadFile(KeyLogPath(path));
+  ASSERT_TRUE(text.ok());
+  std::string s(text->begin(), text->end());
+  EXPECT_NE(s.find("\"operation\":\"key add\",\"slot\":2,\"slot_type\":\"passphrase\""),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("\"outcome\":\"failed\",\"error\":\"FAILED_PRECONDITION\""), std::string::npos);
+  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 2);
+  struct stat st;
+  ASSERT_EQ(stat(KeyLogPath(path).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(system(("rm -rf '" + std::string(tmpl) + "'").c_str()), 0);
 }
 
 TEST(KeystoreFileTest, SaveLoadAndPermissions) {
