@@ -25,7 +25,8 @@ struct OpenKeystore {
 };
 
 std::string TypeName(keys::SlotType t) {
-  return t == keys::SlotType::kPassphrase ? "passphrase" : "type " + std::to_string(int{static_cast<uint8_t>(t)});
+  return t == keys::SlotType::kPassphrase ? "passphrase"
+                                          : "type " + std::to_string(int{static_cast<uint8_t>(t)});
 }
 
 // Finds the repository's keystore through its config, unlocks it, and checks that it belongs to
@@ -103,8 +104,8 @@ int RunList(const Globals& g) {
 int RunAdd(const Globals& g, const KeyFlags& flags) {
   auto ks = Unlock(g);
   if (!ks.ok()) return ReportError(g, ks.status());
-  keys::KeyEvent event{"key add", std::nullopt, "passphrase", flags.label,
-                       ks->keystore.keys().current_epoch, {}};
+  keys::KeyEvent event{
+      "key add", std::nullopt, "passphrase", flags.label, ks->keystore.keys().current_epoch, {}};
   auto pass = NewPassphrase(flags);
   if (!pass.ok()) return ReportError(g, pass.status());
   auto id = ks->keystore.AddPassphraseSlot(pass->span(), Kdf(flags), flags.label);
