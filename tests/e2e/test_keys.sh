@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Key slots (the part of issue #4 that exists): key list, key add, key remove, key passwd.
+# Key slots (the part of issue #4 that exists): key list, key add, key remove, key passwd, and
+# key-file slots.
 #   - a second passphrase slot opens the repository; removing the first revokes its passphrase
 #     (exit 11); the last slot cannot be removed (exit 13) and the keystore is then unchanged;
 #   - key passwd replaces a passphrase; a wrong current passphrase changes nothing (exit 11);
@@ -48,6 +49,25 @@ with "$T/p2"; expect_exit 11 "${W[@]}" snapshots
 with "$T/p3"; expect_exit 0 "${W[@]}" restore latest --target "$T/out"
 treecmp "$T/src" "$T/out$T/src"
 
+# A key file on separate media: it opens the repository without a passphrase; a copy readable by
+# others is refused (13); another key file opens nothing (11).
+mkdir -m 700 "$T/usb"
+with "$T/p3"; expect_exit 0 "${W[@]}" key add --new-key-file "$T/usb/clinic.key" --label "usb stick"
+[[ $(stat -c %a "$T/usb/clinic.key") == 600 && $(stat -c %s "$T/usb/clinic.key") == 32 ]] ||
+  fail "key file should be 32 bytes, mode 600"
+K=("$PV" --repo "$REPO" --keystore "$KS" --cache-dir "$CACHE" --key-file "$T/usb/clinic.key")
+expect_exit 0 "${K[@]}" snapshots
+expect_exit 0 "${K[@]}" --json key list
+[[ $(out_json '[s["type"] for s in d["slots"] if s["opened_this_time"]]') == "['key file']" ]] ||
+  fail "the key file should open the key-file slot"
+chmod 644 "$T/usb/clinic.key"
+expect_exit 13 "${K[@]}" snapshots
+expect_output_mentions "chmod 600" "key file readable by others"
+chmod 600 "$T/usb/clinic.key"
+head -c 32 /dev/urandom >"$T/usb/other.key"
+chmod 600 "$T/usb/other.key"
+expect_exit 11 "$PV" --repo "$REPO" --keystore "$KS" --key-file "$T/usb/other.key" snapshots
+
 log_file=$KS/$REPO_ID.keylog
 [[ -f $log_file ]] || fail "no key-operation log at $log_file"
 [[ $(stat -c %a "$log_file") == 600 ]] || fail "key log is not mode 600"
@@ -56,7 +76,8 @@ import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 ops = [(r["operation"], r.get("slot"), r["outcome"]) for r in recs]
 want = [("init", 1, "ok"), ("key add", 2, "ok"), ("key remove", 1, "ok"),
-        ("key remove", 1, "failed"), ("key remove", 2, "failed"), ("key passwd", 2, "ok")]
+        ("key remove", 1, "failed"), ("key remove", 2, "failed"), ("key passwd", 2, "ok"),
+        ("key add", 3, "ok")]
 assert ops == want, ops
 for r in recs:
     assert r["actor"] and r["host"] and r["time"].endswith("Z"), r

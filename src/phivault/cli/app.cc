@@ -257,7 +257,23 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const Globals& g, bool 
   if (target.password_file.empty() && Env("PHIVAULT_PASSWORD_FILE") != nullptr) {
     target.password_file = Env("PHIVAULT_PASSWORD_FILE");
   }
+  target.key_file = KeyFilePath(g);
   return OpenRepositoryAt(g, target, load_index, adopt);
+}
+
+std::string KeyFilePath(const Globals& g) {
+  if (!g.key_file.empty()) return g.key_file;
+  return Env("PHIVAULT_KEY_FILE") != nullptr ? Env("PHIVAULT_KEY_FILE") : "";
+}
+
+Status UnlockKeystore(const Globals& g, keys::Keystore* keystore) {
+  std::string key_file = KeyFilePath(g);
+  if (!key_file.empty()) {
+    PHV_ASSIGN_OR_RETURN(SecretBytes key, keys::ReadKeyFile(key_file));
+    return keystore->UnlockWith(keys::SlotType::kKeyFile, key.span());
+  }
+  PHV_ASSIGN_OR_RETURN(SecretBytes pass, ReadPassphrase(g, /*confirm=*/false));
+  return keystore->Unlock(pass.span());
 }
 
 Result<std::unique_ptr<repo::Repository>> OpenRepositoryAt(const Globals& g,
@@ -265,10 +281,15 @@ Result<std::unique_ptr<repo::Repository>> OpenRepositoryAt(const Globals& g,
                                                            bool load_index, bool adopt) {
   PHV_RETURN_IF_ERROR(CheckKeystorePlacement(target.keystore_dir, target.name));
   PHV_ASSIGN_OR_RETURN(auto backend, OpenStorage(g, target.name, /*create=*/false));
+  const bool key_file = !target.key_file.empty();
   PHV_ASSIGN_OR_RETURN(auto repo,
-                       repo::Repository::Open(std::move(backend), target.keystore_dir, [&] {
-                         return ReadPassphraseFrom(target.password_file, target.prompt, false);
-                       }));
+                       repo::Repository::Open(
+                           std::move(backend), target.keystore_dir,
+                           [&]() -> Result<SecretBytes> {
+                             if (key_file) return keys::ReadKeyFile(target.key_file);
+                             return ReadPassphraseFrom(target.password_file, target.prompt, false);
+                           },
+                           key_file ? keys::SlotType::kKeyFile : keys::SlotType::kPassphrase));
   if (load_index) PHV_RETURN_IF_ERROR(repo->LoadIndex(adopt));
   return repo;
 }

@@ -23,6 +23,7 @@
 
 #include "phivault/base/secret.h"
 #include "phivault/base/status.h"
+#include "phivault/keys/keystore.h"
 #include "phivault/repo/repository.h"
 
 namespace phivault::cli {
@@ -53,6 +54,7 @@ struct Globals {
   std::string repo;
   std::string keystore;
   std::string password_file;
+  std::string key_file;
   std::string cache_dir;
   std::string ca_file;
   std::string log_file;
@@ -104,8 +106,15 @@ struct RepositoryTarget {
   std::string name;
   std::string keystore_dir;
   std::string password_file;  // empty: the terminal
+  std::string key_file;       // when set, unlock with this key file instead of a passphrase
   std::string prompt = "enter repository passphrase: ";
 };
+
+// The key file of --key-file / PHIVAULT_KEY_FILE, or "".
+std::string KeyFilePath(const Globals& g);
+// Unlocks `keystore` with the key file of --key-file / PHIVAULT_KEY_FILE when one is named, else
+// with the passphrase (ReadPassphrase).
+Status UnlockKeystore(const Globals& g, keys::Keystore* keystore);
 // The keystore directory: --keystore, PHIVAULT_KEYSTORE, or the per-user default.
 std::string KeystoreDir(const Globals& g);
 

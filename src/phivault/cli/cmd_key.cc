@@ -1,6 +1,8 @@
 // phivault key: the key slots of a repository's keystore. `key list` shows them; `key add`,
 // `key remove` and `key passwd` change them, each writing a record to the key-operation log
 // (keys/key_log.h). Slots wrap the master key only, so no repository object changes.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "phivault/cli/app.h"
@@ -12,7 +14,8 @@ namespace phivault::cli {
 namespace {
 
 struct KeyFlags {
-  std::string label = "passphrase";
+  std::string label;
+  std::string key_file;  // key add: create a key file here and add a key-file slot
   std::string new_password_file;
   uint32_t slot = 0;
   uint32_t kdf_memory_mib = 64;
@@ -24,10 +27,7 @@ struct OpenKeystore {
   std::string path;
 };
 
-std::string TypeName(keys::SlotType t) {
-  return t == keys::SlotType::kPassphrase ? "passphrase"
-                                          : "type " + std::to_string(int{static_cast<uint8_t>(t)});
-}
+std::string TypeName(keys::SlotType t) { return keys::SlotTypeName(t); }
 
 // Finds the repository's keystore through its config, unlocks it, and checks that it belongs to
 // the config as stored.
@@ -45,9 +45,7 @@ Result<OpenKeystore> Unlock(const Globals& g) {
   PHV_ASSIGN_OR_RETURN(repo::RepoConfig config, repo::RepoConfig::Parse(*raw));
   std::string path = keys::KeystorePath(dir, config.id);
   PHV_ASSIGN_OR_RETURN(keys::Keystore keystore, keys::Keystore::Load(path));
-  PHV_ASSIGN_OR_RETURN(SecretBytes pass, ReadPassphrase(g, /*confirm=*/false));
-  PHV_RETURN_IF_ERROR(keystore.Unlock(pass.span()));
-  pass.Clear();
+  PHV_RETURN_IF_ERROR(UnlockKeystore(g, &keystore));
   if (crypto::Sha256(*raw) != keystore.keys().config_digest) {
     return DataLossError("the repository config does not match the keystore");
   }
@@ -104,23 +102,38 @@ int RunList(const Globals& g) {
 int RunAdd(const Globals& g, const KeyFlags& flags) {
   auto ks = Unlock(g);
   if (!ks.ok()) return ReportError(g, ks.status());
-  keys::KeyEvent event{
-      "key add", std::nullopt, "passphrase", flags.label, ks->keystore.keys().current_epoch, {}};
-  auto pass = NewPassphrase(flags);
-  if (!pass.ok()) return ReportError(g, pass.status());
-  auto id = ks->keystore.AddPassphraseSlot(pass->span(), Kdf(flags), flags.label);
-  pass->Clear();
+  const bool key_file = !flags.key_file.empty();
+  const std::string type = key_file ? "key file" : "passphrase";
+  const std::string label = !flags.label.empty() ? flags.label : type;
+  keys::KeyEvent event{"key add", std::nullopt, type, label, ks->keystore.keys().current_epoch, {}};
+  Result<uint32_t> id = 0u;
+  if (key_file) {
+    // The new key exists only in the file written here: the file is the credential.
+    auto key = keys::CreateKeyFile(flags.key_file);
+    if (!key.ok()) return ReportError(g, key.status());
+    id = ks->keystore.AddKeyFileSlot(key->span(), label);
+  } else {
+    auto pass = NewPassphrase(flags);
+    if (!pass.ok()) return ReportError(g, pass.status());
+    id = ks->keystore.AddPassphraseSlot(pass->span(), Kdf(flags), label);
+    pass->Clear();
+  }
   event.outcome = id.status();
   if (id.ok()) {
     event.slot = *id;
     event.outcome = ks->keystore.Save(ks->path).WithTag(ErrorTag::kKeystore);
   }
+  if (!event.outcome.ok() && key_file) unlink(flags.key_file.c_str());
   int rc = Finish(g, *ks, event);
   if (rc == kExitOk) {
     if (g.json) {
-      PrintJson({{"slot", *id}, {"label", flags.label}});
+      PrintJson({{"slot", *id}, {"type", type}, {"label", label}});
     } else {
-      std::cout << "added passphrase slot " << *id << " (" << flags.label << ")\n";
+      std::cout << "added " << type << " slot " << *id << " (" << label << ")\n";
+      if (key_file) {
+        std::cout << "key file: " << flags.key_file << ". Keep it on separate media; whoever "
+                  << "holds it and the keystore can read the repository.\n";
+      }
     }
   }
   return rc;
@@ -180,9 +193,10 @@ Command AddKeyCommand(CLI::App& app, Globals& g) {
   CLI::App* key = app.add_subcommand("key", "Manage the key slots of the repository's keystore");
   key->require_subcommand(1);
   CLI::App* list = key->add_subcommand("list", "List the key slots");
-  CLI::App* add = key->add_subcommand("add", "Add a passphrase slot");
-  add->add_option("--label", flags->label, "A name for the slot, e.g. 'deputy administrator'")
-      ->capture_default_str();
+  CLI::App* add = key->add_subcommand("add", "Add a passphrase slot, or a key-file slot");
+  add->add_option("--label", flags->label, "A name for the slot, e.g. 'deputy administrator'");
+  add->add_option("--new-key-file", flags->key_file,
+                  "Create a new key file here (for separate media) and add a slot for it");
   AddKdfFlags(add, flags.get());
   CLI::App* remove = key->add_subcommand("remove", "Remove a key slot (never the last one)");
   remove->add_option("slot", flags->slot, "Slot number (see key list)")->required();

@@ -35,6 +35,8 @@ int Main(int argc, char** argv) {
   app.add_option("--password-file", g.password_file,
                  "File holding the passphrase (or set PHIVAULT_PASSWORD_FILE); otherwise it is "
                  "asked on the terminal");
+  app.add_option("--key-file", g.key_file,
+                 "Unlock with this key file instead of a passphrase (or set PHIVAULT_KEY_FILE)");
   app.add_option("--cache-dir", g.cache_dir, "Directory for the encrypted files cache");
   app.add_option("--ca-file", g.ca_file,
                  "Trust only this CA certificate file for S3 endpoints (or set PHIVAULT_CA_FILE); "

@@ -1,9 +1,12 @@
 #include "phivault/keys/keystore.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <string>
 
@@ -220,6 +223,25 @@ Result<uint32_t> Keystore::AddPassphraseSlot(ByteSpan passphrase, const crypto::
   return id;
 }
 
+Result<uint32_t> Keystore::AddKeyFileSlot(ByteSpan key, std::string label) {
+  if (!unlocked()) return FailedPreconditionError("keystore is locked");
+  if (key.size() != kKeyFileSize) return InvalidArgumentError("a key file holds 32 bytes");
+  uint32_t id = 1;
+  for (const Slot& s : slot_records_) id = std::max(id, s.info.id + 1);
+  Slot slot;
+  slot.info = SlotInfo{id, SlotType::kKeyFile, std::move(label), NowNs(), {0, 0, 0}};
+  Bytes salt(kSaltSize);
+  PHV_RETURN_IF_ERROR(crypto::RandomBytes(salt));
+  slot.wrapped_master = salt;
+  PHV_ASSIGN_OR_RETURN(SecretBytes slot_key, SlotKey(slot, key));
+  PHV_ASSIGN_OR_RETURN(Bytes wrapped,
+                       SealRandomNonce(slot_key, SlotAad(repository_id_, id), master_key_.span()));
+  slot.wrapped_master.insert(slot.wrapped_master.end(), wrapped.begin(), wrapped.end());
+  slot_records_.push_back(std::move(slot));
+  SyncSlotInfo();
+  return id;
+}
+
 Status Keystore::RemoveSlot(uint32_t id) {
   if (!unlocked()) return FailedPreconditionError("keystore is locked");
   auto it = std::find_if(slot_records_.begin(), slot_records_.end(),
@@ -344,12 +366,6 @@ Result<Keystore> Keystore::Parse(ByteSpan file, std::string_view what) {
           s.info.kdf.iterations = LoadLE32(r.value().data() + 4);
           s.info.kdf.parallelism = LoadLE32(r.value().data() + 8);
           salt = r.value().subspan(12);
-          // A tampered file must not make phivault allocate terabytes or spin for hours.
-          if (s.info.kdf.memory_kib > kMaxArgon2MemoryKib || s.info.kdf.iterations == 0 ||
-              s.info.kdf.iterations > kMaxArgon2Iterations || s.info.kdf.parallelism == 0 ||
-              s.info.kdf.parallelism > kMaxArgon2Parallelism) {
-            r.Fail("implausible kdf parameters");
-          }
           break;
         }
         case kSlotWrapped: wrapped = r.value(); break;
@@ -357,7 +373,19 @@ Result<Keystore> Keystore::Parse(ByteSpan file, std::string_view what) {
       }
     }
     if (!r.status().ok()) return r.status();
-    if (s.info.type != SlotType::kPassphrase) {
+    // A tampered file must not make phivault allocate terabytes or spin for hours.
+    const crypto::Argon2idParams& k = s.info.kdf;
+    if (s.info.type == SlotType::kPassphrase &&
+        (k.memory_kib > kMaxArgon2MemoryKib || k.iterations == 0 ||
+         k.iterations > kMaxArgon2Iterations || k.parallelism == 0 ||
+         k.parallelism > kMaxArgon2Parallelism)) {
+      return DataLossError(std::string(what) + ": implausible kdf parameters");
+    }
+    if (s.info.type == SlotType::kKeyFile &&
+        (k.memory_kib != 0 || k.iterations != 0 || k.parallelism != 0)) {
+      return DataLossError(std::string(what) + ": key-file slot with kdf parameters");
+    }
+    if (s.info.type != SlotType::kPassphrase && s.info.type != SlotType::kKeyFile) {
       return UnimplementedError(std::string(what) + ": slot type " +
                                 std::to_string(static_cast<int>(s.info.type)) +
                                 " is not supported by this phivault");
@@ -404,18 +432,32 @@ Result<Keystore> Keystore::Load(const std::string& path) {
 }
 
 Status Keystore::Unlock(ByteSpan passphrase) {
-  Status s = UnlockSlots(passphrase);
+  return UnlockWith(SlotType::kPassphrase, passphrase);
+}
+
+Status Keystore::UnlockWith(SlotType type, ByteSpan secret) {
+  Status s = UnlockSlots(type, secret);
   // Any failure other than a wrong passphrase means the keystore file itself is damaged.
   if (s.code() == StatusCode::kDataLoss) return std::move(s).WithTag(ErrorTag::kKeystore);
   return s;
 }
 
-Status Keystore::UnlockSlots(ByteSpan passphrase) {
+Result<SecretBytes> Keystore::SlotKey(const Slot& slot, ByteSpan secret) const {
+  ByteSpan salt = ByteSpan(slot.wrapped_master).first(kSaltSize);
+  if (slot.info.type == SlotType::kKeyFile) {
+    if (secret.size() != kKeyFileSize) return UnauthenticatedError("not a phivault key file");
+    return crypto::HkdfSha256(secret, salt, "phivault/v1/slot-key-file", crypto::kKeySize);
+  }
+  return crypto::Argon2id(secret, salt, slot.info.kdf, crypto::kKeySize);
+}
+
+Status Keystore::UnlockSlots(SlotType type, ByteSpan secret) {
   for (const Slot& s : slot_records_) {
-    if (s.info.type != SlotType::kPassphrase) continue;
-    ByteSpan salt = ByteSpan(s.wrapped_master).first(kSaltSize);
-    PHV_ASSIGN_OR_RETURN(SecretBytes slot_key,
-                         crypto::Argon2id(passphrase, salt, s.info.kdf, crypto::kKeySize));
+    if (s.info.type != type) continue;
+    auto key = SlotKey(s, secret);
+    if (key.status().code() == StatusCode::kUnauthenticated) continue;
+    PHV_RETURN_IF_ERROR(key.status());
+    SecretBytes slot_key = std::move(*key);
     auto master = OpenRandomNonce(slot_key, SlotAad(repository_id_, s.info.id),
                                   ByteSpan(s.wrapped_master).subspan(kSaltSize));
     if (!master.ok()) continue;
@@ -439,7 +481,55 @@ Status Keystore::UnlockSlots(ByteSpan passphrase) {
     opened_slot_ = s.info.id;
     return OkStatus();
   }
+  if (type == SlotType::kKeyFile) {
+    return UnauthenticatedError("wrong key file: no key-file slot of the keystore opens with it");
+  }
   return UnauthenticatedError("wrong passphrase: no key slot of the keystore opens with it");
+}
+
+std::string SlotTypeName(SlotType type) {
+  switch (type) {
+    case SlotType::kPassphrase: return "passphrase";
+    case SlotType::kKeyFile: return "key file";
+  }
+  return "type " + std::to_string(static_cast<int>(type));
+}
+
+Result<SecretBytes> ReadKeyFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ErrnoToStatus(errno, "key file " + path).WithTag(ErrorTag::kKeystore);
+  UniqueFd owner(fd);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return Status(StatusCode::kPermissionDenied, "key file " + path + ": not a regular file",
+                  ErrorTag::kKeystore);
+  }
+  if ((st.st_mode & 077) != 0) {
+    return Status(
+        StatusCode::kPermissionDenied,
+        "key file " + path + " is readable by group or others; refusing it. Run: chmod 600 " + path,
+        ErrorTag::kKeystore);
+  }
+  SecretBytes key(kKeyFileSize + 1);
+  ssize_t n = read(fd, key.data(), key.size());
+  if (n != static_cast<ssize_t>(kKeyFileSize)) {
+    return UnauthenticatedError("key file " + path + " is not a phivault key file (32 bytes)");
+  }
+  key.Truncate(kKeyFileSize);
+  return key;
+}
+
+Result<SecretBytes> CreateKeyFile(const std::string& path) {
+  PHV_ASSIGN_OR_RETURN(SecretBytes key, crypto::RandomKey());
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrnoToStatus(errno, "create key file " + path);
+  UniqueFd owner(fd);
+  if (write(fd, key.data(), key.size()) != static_cast<ssize_t>(key.size()) || fsync(fd) != 0) {
+    Status s = ErrnoToStatus(errno, "write key file " + path);
+    unlink(path.c_str());
+    return s;
+  }
+  return key;
 }
 
 std::string DefaultKeystoreDir() {

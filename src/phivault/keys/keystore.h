@@ -26,8 +26,22 @@ namespace phivault::keys {
 
 enum class SlotType : uint8_t {
   kPassphrase = 1,
-  // 2 (key file), 3 (PKCS#11) and 4 (recovery kit) are reserved by the format.
+  kKeyFile = 2,
+  // 3 (PKCS#11) and 4 (recovery kit) are reserved by the format.
 };
+
+// "passphrase", "key file", …
+std::string SlotTypeName(SlotType type);
+
+// Size of a key file: 32 random bytes.
+inline constexpr size_t kKeyFileSize = 32;
+
+// Reads a key file: exactly kKeyFileSize bytes, not readable by group or others (refused with
+// kPermissionDenied tagged kKeystore otherwise; a file of another size is kUnauthenticated).
+Result<SecretBytes> ReadKeyFile(const std::string& path);
+// Creates a new key file at `path` (mode 0600; kAlreadyExists if the path exists) holding
+// kKeyFileSize random bytes, and returns them.
+Result<SecretBytes> CreateKeyFile(const std::string& path);
 
 struct SlotInfo {
   uint32_t id = 0;
@@ -79,6 +93,8 @@ class Keystore {
   // kKeystore if a slot opens but the file's MAC or the bundle fails to authenticate (the file was
   // altered). On success the keystore is unlocked.
   Status Unlock(ByteSpan passphrase);
+  // The same with the secret of another kind of slot: tries every slot of `type`.
+  Status UnlockWith(SlotType type, ByteSpan secret);
 
   bool unlocked() const { return master_key_.size() == crypto::kKeySize; }
   const Id& repository_id() const { return repository_id_; }
@@ -93,6 +109,8 @@ class Keystore {
   // kInvalidArgument if `kdf` uses less than kMinArgon2MemoryKib.
   Result<uint32_t> AddPassphraseSlot(ByteSpan passphrase, const crypto::Argon2idParams& kdf,
                                      std::string label);
+  // Adds a key-file slot opened by `key` (the contents of a key file); returns its id.
+  Result<uint32_t> AddKeyFileSlot(ByteSpan key, std::string label);
   // Removes slot `id`. kNotFound if there is none; kFailedPrecondition tagged kKeystore if it is
   // the last slot (the repository would become unreadable).
   Status RemoveSlot(uint32_t id);
@@ -113,7 +131,8 @@ class Keystore {
   Keystore() = default;
 
   Result<Bytes> EncodeBody(bool reseal) const;
-  Status UnlockSlots(ByteSpan passphrase);
+  Status UnlockSlots(SlotType type, ByteSpan secret);
+  Result<SecretBytes> SlotKey(const Slot& slot, ByteSpan secret) const;
   Result<Slot> MakePassphraseSlot(uint32_t id, std::string label, ByteSpan passphrase,
                                   const crypto::Argon2idParams& kdf) const;
   void SyncSlotInfo();

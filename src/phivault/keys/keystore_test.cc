@@ -164,6 +164,42 @@ TEST_F(KeystoreTest, SlotsCanBeAddedReplacedAndRemovedButNotTheLast) {
   EXPECT_TRUE(old->Unlock(AsBytes("second admin")).ok());
 }
 
+TEST_F(KeystoreTest, KeyFileSlotOpensOnlyWithItsFile) {
+  char tmpl[] = "/tmp/phivault-ks-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  auto ks = Keystore::Parse(file_, "ks");
+  ASSERT_TRUE(ks->Unlock(AsBytes("correct horse")).ok());
+  auto key = CreateKeyFile(dir + "/usb.key");
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  EXPECT_EQ(CreateKeyFile(dir + "/usb.key").status().code(), StatusCode::kAlreadyExists);
+  auto id = ks->AddKeyFileSlot(key->span(), "usb");
+  ASSERT_TRUE(id.ok());
+  auto saved = ks->Serialize();
+
+  auto read = ReadKeyFile(dir + "/usb.key");
+  ASSERT_TRUE(read.ok());
+  auto k1 = Keystore::Parse(*saved, "ks");
+  ASSERT_TRUE(k1.ok()) << k1.status().ToString();
+  EXPECT_EQ(k1->slots()[1].type, SlotType::kKeyFile);
+  ASSERT_TRUE(k1->UnlockWith(SlotType::kKeyFile, read->span()).ok());
+  EXPECT_EQ(k1->opened_slot(), *id);
+  EXPECT_TRUE(k1->keys().id_key.Equals(original_id_key_));
+
+  // Another key, or the passphrase offered as a key, opens nothing.
+  auto other = CreateKeyFile(dir + "/other.key");
+  auto k2 = Keystore::Parse(*saved, "ks");
+  EXPECT_EQ(k2->UnlockWith(SlotType::kKeyFile, other->span()).code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(k2->UnlockWith(SlotType::kKeyFile, AsBytes("correct horse")).code(),
+            StatusCode::kUnauthenticated);
+  // A key file others may read is refused.
+  ASSERT_EQ(chmod((dir + "/usb.key").c_str(), 0644), 0);
+  auto open = ReadKeyFile(dir + "/usb.key");
+  EXPECT_EQ(open.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(open.status().tag(), ErrorTag::kKeystore);
+  ASSERT_EQ(system(("rm -rf '" + dir + "'").c_str()), 0);
+}
+
 TEST(KeyLogTest, RecordsOperationsWithoutSecrets) {
   char tmpl[] = "/tmp/phivault-ks-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

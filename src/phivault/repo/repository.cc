@@ -93,7 +93,8 @@ Result<std::unique_ptr<Repository>> Repository::Init(std::unique_ptr<storage::Ba
 
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Backend> backend,
                                                      const std::string& keystore_dir,
-                                                     const PassphraseSource& passphrase) {
+                                                     const PassphraseSource& passphrase,
+                                                     keys::SlotType slot_type) {
   auto raw = backend->ReadAll(ConfigName());
   if (!raw.ok()) {
     if (raw.status().code() == StatusCode::kNotFound) {
@@ -110,7 +111,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ba
         .WithTag(ErrorTag::kKeystore);
   }
   PHV_ASSIGN_OR_RETURN(SecretBytes secret, passphrase());
-  PHV_RETURN_IF_ERROR(keystore.Unlock(secret.span()));
+  PHV_RETURN_IF_ERROR(keystore.UnlockWith(slot_type, secret.span()));
   secret.Clear();
   if (crypto::Sha256(*raw) != keystore.keys().config_digest) {
     return DataLossError("the repository config at " + backend->Location() +

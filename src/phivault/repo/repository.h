@@ -126,9 +126,11 @@ class Repository {
   // kFormatVersion for a newer format; kNotFound tagged kKeystore when the keystore is missing;
   // kUnauthenticated for a wrong passphrase; kDataLoss when the config does not match the
   // keystore.
-  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<storage::Backend> backend,
-                                                  const std::string& keystore_dir,
-                                                  const PassphraseSource& passphrase);
+  // `passphrase` yields the secret of a slot of `slot_type` (a passphrase, or a key file's
+  // contents).
+  static Result<std::unique_ptr<Repository>> Open(
+      std::unique_ptr<storage::Backend> backend, const std::string& keystore_dir,
+      const PassphraseSource& passphrase, keys::SlotType slot_type = keys::SlotType::kPassphrase);
   ~Repository();
 
   const RepoConfig& config() const { return config_; }
