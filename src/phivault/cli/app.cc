@@ -24,17 +24,17 @@ namespace phivault::cli {
 
 std::atomic<bool> g_interrupted{false};
 
+const char* Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' ? v : nullptr;
+}
+
 namespace {
 
 constexpr size_t kMaxPassphrase = 4096;
 
 extern "C" void OnSignal(int) {
   if (g_interrupted.exchange(true)) _exit(kExitInterrupted);  // second signal: stop now
-}
-
-const char* Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && v[0] != '\0' ? v : nullptr;
 }
 
 // Strips one trailing "\n" or "\r\n".

@@ -64,6 +64,9 @@ struct Globals {
   bool quiet = false;
 };
 
+// The value of environment variable `name`, or nullptr when it is unset or empty.
+const char* Env(const char* name);
+
 // Set by SIGINT/SIGTERM; long commands stop at the next safe point.
 extern std::atomic<bool> g_interrupted;
 void InstallSignalHandlers();

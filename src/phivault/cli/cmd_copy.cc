@@ -1,6 +1,5 @@
 // phivault copy: copies snapshots to a second repository (the off-site copy), re-encrypted under
 // the target's keys, storing only the data the target does not hold yet.
-#include <cstdlib>
 #include <iostream>
 
 #include "phivault/backup/copier.h"
@@ -15,11 +14,6 @@ struct CopyFlags {
   std::string to_keystore;
   std::string to_password_file;
 };
-
-const char* Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && v[0] != '\0' ? v : nullptr;
-}
 
 int RunCopy(const Globals& g, const CopyFlags& flags) {
   RepositoryTarget to;

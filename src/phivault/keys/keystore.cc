@@ -207,6 +207,12 @@ Result<Keystore::Slot> Keystore::MakePassphraseSlot(uint32_t id, std::string lab
   return slot;
 }
 
+uint32_t Keystore::NextSlotId() const {
+  uint32_t id = 1;
+  for (const Slot& s : slot_records_) id = std::max(id, s.info.id + 1);
+  return id;
+}
+
 void Keystore::SyncSlotInfo() {
   slots_.clear();
   for (const Slot& s : slot_records_) slots_.push_back(s.info);
@@ -215,8 +221,7 @@ void Keystore::SyncSlotInfo() {
 Result<uint32_t> Keystore::AddPassphraseSlot(ByteSpan passphrase, const crypto::Argon2idParams& kdf,
                                              std::string label) {
   if (!unlocked()) return FailedPreconditionError("keystore is locked");
-  uint32_t id = 1;
-  for (const Slot& s : slot_records_) id = std::max(id, s.info.id + 1);
+  const uint32_t id = NextSlotId();
   PHV_ASSIGN_OR_RETURN(Slot slot, MakePassphraseSlot(id, std::move(label), passphrase, kdf));
   slot_records_.push_back(std::move(slot));
   SyncSlotInfo();
@@ -226,8 +231,7 @@ Result<uint32_t> Keystore::AddPassphraseSlot(ByteSpan passphrase, const crypto::
 Result<uint32_t> Keystore::AddKeyFileSlot(ByteSpan key, std::string label) {
   if (!unlocked()) return FailedPreconditionError("keystore is locked");
   if (key.size() != kKeyFileSize) return InvalidArgumentError("a key file holds 32 bytes");
-  uint32_t id = 1;
-  for (const Slot& s : slot_records_) id = std::max(id, s.info.id + 1);
+  const uint32_t id = NextSlotId();
   Slot slot;
   slot.info = SlotInfo{id, SlotType::kKeyFile, std::move(label), NowNs(), {0, 0, 0}};
   Bytes salt(kSaltSize);

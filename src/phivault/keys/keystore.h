@@ -136,6 +136,7 @@ class Keystore {
   Result<Slot> MakePassphraseSlot(uint32_t id, std::string label, ByteSpan passphrase,
                                   const crypto::Argon2idParams& kdf) const;
   void SyncSlotInfo();
+  uint32_t NextSlotId() const;
 
   Id repository_id_;
   std::vector<Slot> slot_records_;

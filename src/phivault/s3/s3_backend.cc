@@ -432,13 +432,20 @@ Status S3Backend::ProbeBucket(bool* exists, bool* empty) {
   return OkStatus();
 }
 
-Result<std::unique_ptr<S3Backend>> S3Backend::Open(S3Options options, Credentials credentials) {
+Result<std::unique_ptr<S3Backend>> S3Backend::Connect(S3Options options, Credentials credentials,
+                                                      bool* exists, bool* empty) {
   std::string endpoint = options.location.Authority();
   PHV_ASSIGN_OR_RETURN(auto http, HttpClient::Create(options.transport, endpoint));
   std::unique_ptr<S3Backend> b(
       new S3Backend(std::move(options), std::move(credentials), std::move(http)));
+  PHV_RETURN_IF_ERROR(b->ProbeBucket(exists, empty));
+  return b;
+}
+
+Result<std::unique_ptr<S3Backend>> S3Backend::Open(S3Options options, Credentials credentials) {
   bool exists = false, empty = true;
-  PHV_RETURN_IF_ERROR(b->ProbeBucket(&exists, &empty));
+  PHV_ASSIGN_OR_RETURN(auto b,
+                       Connect(std::move(options), std::move(credentials), &exists, &empty));
   if (!exists) {
     return Status(StatusCode::kNotFound,
                   b->Location() + ": bucket '" + b->options_.location.bucket + "' does not exist",
@@ -449,12 +456,9 @@ Result<std::unique_ptr<S3Backend>> S3Backend::Open(S3Options options, Credential
 
 Result<std::unique_ptr<S3Backend>> S3Backend::Create(S3Options options, Credentials credentials,
                                                      bool object_lock) {
-  std::string endpoint = options.location.Authority();
-  PHV_ASSIGN_OR_RETURN(auto http, HttpClient::Create(options.transport, endpoint));
-  std::unique_ptr<S3Backend> b(
-      new S3Backend(std::move(options), std::move(credentials), std::move(http)));
   bool exists = false, empty = true;
-  PHV_RETURN_IF_ERROR(b->ProbeBucket(&exists, &empty));
+  PHV_ASSIGN_OR_RETURN(auto b,
+                       Connect(std::move(options), std::move(credentials), &exists, &empty));
   if (!exists) {
     Call call{.method = "PUT"};
     std::string doc;

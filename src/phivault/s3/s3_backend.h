@@ -111,6 +111,9 @@ class S3Backend : public storage::Backend {
 
  private:
   S3Backend(S3Options options, Credentials credentials, std::unique_ptr<HttpClient> http);
+  // Builds a backend and asks whether its bucket exists and whether the prefix holds objects.
+  static Result<std::unique_ptr<S3Backend>> Connect(S3Options options, Credentials credentials,
+                                                    bool* exists, bool* empty);
   Status ProbeBucket(bool* exists, bool* empty);
   Status ReadRange(const std::string& key, uint64_t offset, MutableByteSpan out,
                    std::optional<uint64_t>* total);

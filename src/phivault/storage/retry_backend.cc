@@ -80,11 +80,9 @@ Status RetryBackend::Save(const ObjectName& name, ByteSpan data) {
 }
 
 Result<std::unique_ptr<ObjectWriter>> RetryBackend::Create(const ObjectName& name) {
-  std::unique_ptr<ObjectWriter> inner;
-  PHV_RETURN_IF_ERROR(Run(What("create", name), [&]() -> Status {
-    PHV_ASSIGN_OR_RETURN(inner, inner_->Create(name));
-    return OkStatus();
-  }));
+  PHV_ASSIGN_OR_RETURN(std::unique_ptr<ObjectWriter> inner,
+                       RunFor<std::unique_ptr<ObjectWriter>>(What("create", name),
+                                                             [&] { return inner_->Create(name); }));
   return std::unique_ptr<ObjectWriter>(
       std::make_unique<RetryWriter>(this, What("write", name), std::move(inner)));
 }
@@ -94,21 +92,11 @@ Status RetryBackend::ReadAt(const ObjectName& name, uint64_t offset, MutableByte
 }
 
 Result<Bytes> RetryBackend::ReadAll(const ObjectName& name) {
-  Bytes data;
-  PHV_RETURN_IF_ERROR(Run(What("read", name), [&]() -> Status {
-    PHV_ASSIGN_OR_RETURN(data, inner_->ReadAll(name));
-    return OkStatus();
-  }));
-  return data;
+  return RunFor<Bytes>(What("read", name), [&] { return inner_->ReadAll(name); });
 }
 
 Result<ObjectInfo> RetryBackend::Stat(const ObjectName& name) {
-  ObjectInfo info;
-  PHV_RETURN_IF_ERROR(Run(What("stat", name), [&]() -> Status {
-    PHV_ASSIGN_OR_RETURN(info, inner_->Stat(name));
-    return OkStatus();
-  }));
-  return info;
+  return RunFor<ObjectInfo>(What("stat", name), [&] { return inner_->Stat(name); });
 }
 
 Status RetryBackend::List(ObjectKind kind, const std::function<Status(const ObjectInfo&)>& fn) {
@@ -143,12 +131,8 @@ Status RetryBackend::EnableRetention(const RetentionPolicy& policy) {
 }
 
 Result<SystemTime> RetryBackend::RetainedUntil(const ObjectName& name) {
-  SystemTime until;
-  PHV_RETURN_IF_ERROR(Run(What("read retention of", name), [&]() -> Status {
-    PHV_ASSIGN_OR_RETURN(until, inner_->RetainedUntil(name));
-    return OkStatus();
-  }));
-  return until;
+  return RunFor<SystemTime>(What("read retention of", name),
+                            [&] { return inner_->RetainedUntil(name); });
 }
 
 Status RetryBackend::ExtendRetention(std::span<const ObjectName> names, SystemTime until) {

@@ -57,6 +57,17 @@ class RetryBackend : public Backend {
   }
 
  private:
+  // Run for calls that return a value.
+  template <typename T>
+  Result<T> RunFor(std::string_view what, const std::function<Result<T>()>& op) const {
+    T value{};
+    PHV_RETURN_IF_ERROR(Run(what, [&]() -> Status {
+      PHV_ASSIGN_OR_RETURN(value, op());
+      return OkStatus();
+    }));
+    return value;
+  }
+
   std::unique_ptr<Backend> inner_;
   RetryPolicy policy_;
 };
