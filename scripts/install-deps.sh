@@ -11,6 +11,9 @@ packages=(
   # S3 tests: a throw-away Ceph cluster with radosgw, nginx as TLS decoy, curl and s3cmd as
   # independent S3 clients, openssl for the test CA.
   ceph-mon ceph-osd radosgw uuid-runtime nginx curl s3cmd openssl
+  # Key custody: SoftHSM2 tokens and pkcs11-tool for the PKCS#11 tests, the p11-kit header;
+  # libqrencode and libpng for recovery-kit QR codes, zbarimg to read them back in tests.
+  softhsm2 opensc libp11-kit-dev libqrencode-dev libpng-dev zbar-tools
 )
 missing=()
 for p in "${packages[@]}"; do

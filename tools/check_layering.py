@@ -10,8 +10,8 @@ import sys
 
 LAYERS = [
     ["base"],
-    ["crypto", "chunk", "storage"],
-    ["keys", "s3"],
+    ["crypto", "chunk", "storage", "pkcs11"],
+    ["keys", "s3", "recovery"],
     ["repo"],
     ["backup"],
     ["cli"],

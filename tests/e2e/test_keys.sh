@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Key slots (the part of issue #4 that exists): key list, key add, key remove, key passwd, and
-# key-file slots.
+# Key slots: key list, key add, key remove, key passwd, and key-file slots (PKCS#11 slots are in
+# test_hsm.sh, recovery kits in test_recovery.sh, rotation in test_rotate.sh).
 #   - a second passphrase slot opens the repository; removing the first revokes its passphrase
 #     (exit 11); the last slot cannot be removed (exit 13) and the keystore is then unchanged;
 #   - key passwd replaces a passphrase; a wrong current passphrase changes nothing (exit 11);
-#   - every operation leaves a record in the key-operation log (JSON lines beside the keystore)
-#     naming the operation, slot and outcome, and no passphrase appears in it.
+#   - every operation, and every failed unlock, leaves a record in the key-operation log (JSON
+#     lines beside the keystore) naming the operation, slot and outcome, and no passphrase appears
+#     in it.
 source "$(dirname "$0")/lib.sh" "$@"
 
 printf 'deputy passphrase 2207\n' >"$T/p2"
@@ -31,10 +32,10 @@ with "$T/p2"; expect_exit 0 "${W[@]}" --json key list
 with "$T/p2"; expect_exit 0 "${W[@]}" snapshots
 
 # A wrong current passphrase changes nothing.
-before=$(manifest "$KS")
+before=$(manifest "$KS" | grep keystore)
 with "$T/wrong"; expect_exit 11 "${W[@]}" key add --new-password-file "$T/p3" "${KDF[@]}"
 with "$T/wrong"; expect_exit 11 "${W[@]}" key remove 1
-[[ $(manifest "$KS") == "$before" ]] || fail "a refused key command changed the keystore"
+[[ $(manifest "$KS" | grep keystore) == "$before" ]] || fail "a refused key command changed the keystore"
 
 with "$T/p2"; expect_exit 0 "${W[@]}" key remove 1
 expect_exit 11 "${PVR[@]}" snapshots
@@ -75,10 +76,17 @@ python3 - "$log_file" <<'PY' || fail "key log: $(cat "$log_file")"
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 ops = [(r["operation"], r.get("slot"), r["outcome"]) for r in recs]
-want = [("init", 1, "ok"), ("key add", 2, "ok"), ("key remove", 1, "ok"),
+want = [("init", 1, "ok"), ("key add", 2, "ok"),
+        ("unlock", None, "failed"), ("unlock", None, "failed"),  # the wrong passphrase, twice
+        ("key remove", 1, "ok"),
+        ("unlock", None, "failed"),  # the removed slot's passphrase
         ("key remove", 1, "failed"), ("key remove", 2, "failed"), ("key passwd", 2, "ok"),
-        ("key add", 3, "ok")]
+        ("unlock", None, "failed"),  # the replaced passphrase
+        ("key add", 3, "ok"),
+        ("unlock", None, "failed"), ("unlock", None, "failed")]  # key file 0644, other key file
 assert ops == want, ops
+errors = [r["error"] for r in recs if r["operation"] == "unlock"]
+assert errors == ["UNAUTHENTICATED"] * 4 + ["PERMISSION_DENIED", "UNAUTHENTICATED"], errors
 for r in recs:
     assert r["actor"] and r["host"] and r["time"].endswith("Z"), r
 PY

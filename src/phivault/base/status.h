@@ -67,6 +67,7 @@ enum class ErrorTag : uint8_t {
   kTls,                 // exit 18: TLS version, certificate or host name not acceptable
   kRetention,           // exit 19: object lock missing or an object still locked
   kStorageUnavailable,  // exit 20: storage kept failing until the retry time ran out
+  kKeyDevice,           // exit 21: PKCS#11 module, token or key missing or failing
 };
 
 // Returns the code's name, e.g. "DATA_LOSS".

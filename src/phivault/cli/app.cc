@@ -14,6 +14,7 @@
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
 #include "phivault/keys/keystore.h"
+#include "phivault/keys/token_slot.h"
 #include "phivault/s3/location.h"
 #include "phivault/s3/s3_backend.h"
 #include "phivault/storage/limit_backend.h"
@@ -114,6 +115,7 @@ int ExitCodeFor(const Status& status) {
     case ErrorTag::kTls: return kExitTls;
     case ErrorTag::kRetention: return kExitRetention;
     case ErrorTag::kStorageUnavailable: return kExitStorageUnavailable;
+    case ErrorTag::kKeyDevice: return kExitKeyDevice;
     case ErrorTag::kNone: break;
   }
   switch (status.code()) {
@@ -253,11 +255,9 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const Globals& g, bool 
   RepositoryTarget target;
   PHV_ASSIGN_OR_RETURN(target.name, RepositoryPath(g));
   target.keystore_dir = KeystoreDir(g);
-  target.password_file = g.password_file;
-  if (target.password_file.empty() && Env("PHIVAULT_PASSWORD_FILE") != nullptr) {
-    target.password_file = Env("PHIVAULT_PASSWORD_FILE");
-  }
-  target.key_file = KeyFilePath(g);
+  target.unlock = [&g](keys::Keystore* ks) {
+    return UnlockKeystore(g, ks);
+  };
   return OpenRepositoryAt(g, target, load_index, adopt);
 }
 
@@ -266,11 +266,56 @@ std::string KeyFilePath(const Globals& g) {
   return Env("PHIVAULT_KEY_FILE") != nullptr ? Env("PHIVAULT_KEY_FILE") : "";
 }
 
+std::string Pkcs11Module(const Globals& g) {
+  if (!g.pkcs11_module.empty()) return g.pkcs11_module;
+  return Env("PHIVAULT_PKCS11_MODULE") != nullptr ? Env("PHIVAULT_PKCS11_MODULE") : "";
+}
+
+Result<SecretBytes> ReadPkcs11Pin(const Globals& g, const std::string& token_label) {
+  std::string file = g.pkcs11_pin_file;
+  if (file.empty() && Env("PHIVAULT_PKCS11_PIN_FILE") != nullptr) {
+    file = Env("PHIVAULT_PKCS11_PIN_FILE");
+  }
+  if (!file.empty()) {
+    struct stat st;
+    if (stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      return Status(StatusCode::kPermissionDenied,
+                    "PIN file " + file +
+                        " is readable by group or others; refusing it. Run: "
+                        "chmod 600 " +
+                        file,
+                    ErrorTag::kKeystore);
+    }
+  }
+  return ReadPassphraseFrom(file, "enter the PIN of token '" + token_label + "': ", false);
+}
+
+namespace {
+
+bool Pkcs11Requested(const Globals& g) {
+  const char* env = Env("PHIVAULT_PKCS11");
+  return g.pkcs11 || (env != nullptr && std::string_view(env) != "0");
+}
+
+}  // namespace
+
 Status UnlockKeystore(const Globals& g, keys::Keystore* keystore) {
   std::string key_file = KeyFilePath(g);
   if (!key_file.empty()) {
     PHV_ASSIGN_OR_RETURN(SecretBytes key, keys::ReadKeyFile(key_file));
     return keystore->UnlockWith(keys::SlotType::kKeyFile, key.span());
+  }
+  if (Pkcs11Requested(g)) {
+    std::string token;
+    for (const keys::SlotInfo& s : keystore->slots()) {
+      if (s.type == keys::SlotType::kPkcs11 && token.empty()) token = s.token_label;
+    }
+    if (token.empty()) {
+      return Status(StatusCode::kNotFound, "the keystore has no PKCS#11 slot (see key list)",
+                    ErrorTag::kKeyDevice);
+    }
+    PHV_ASSIGN_OR_RETURN(SecretBytes pin, ReadPkcs11Pin(g, token));
+    return keys::UnlockWithPkcs11(keystore, pin.span(), Pkcs11Module(g));
   }
   PHV_ASSIGN_OR_RETURN(SecretBytes pass, ReadPassphrase(g, /*confirm=*/false));
   return keystore->Unlock(pass.span());
@@ -281,15 +326,18 @@ Result<std::unique_ptr<repo::Repository>> OpenRepositoryAt(const Globals& g,
                                                            bool load_index, bool adopt) {
   PHV_RETURN_IF_ERROR(CheckKeystorePlacement(target.keystore_dir, target.name));
   PHV_ASSIGN_OR_RETURN(auto backend, OpenStorage(g, target.name, /*create=*/false));
-  const bool key_file = !target.key_file.empty();
+  repo::KeystoreUnlocker unlock = target.unlock;
+  if (!unlock) {
+    const bool key_file = !target.key_file.empty();
+    unlock = repo::UnlockWithSecret(
+        [&]() -> Result<SecretBytes> {
+          if (key_file) return keys::ReadKeyFile(target.key_file);
+          return ReadPassphraseFrom(target.password_file, target.prompt, false);
+        },
+        key_file ? keys::SlotType::kKeyFile : keys::SlotType::kPassphrase);
+  }
   PHV_ASSIGN_OR_RETURN(auto repo,
-                       repo::Repository::Open(
-                           std::move(backend), target.keystore_dir,
-                           [&]() -> Result<SecretBytes> {
-                             if (key_file) return keys::ReadKeyFile(target.key_file);
-                             return ReadPassphraseFrom(target.password_file, target.prompt, false);
-                           },
-                           key_file ? keys::SlotType::kKeyFile : keys::SlotType::kPassphrase));
+                       repo::Repository::Open(std::move(backend), target.keystore_dir, unlock));
   if (load_index) PHV_RETURN_IF_ERROR(repo->LoadIndex(adopt));
   return repo;
 }

@@ -45,6 +45,7 @@ enum ExitCode : int {
   kExitTls = 18,
   kExitRetention = 19,
   kExitStorageUnavailable = 20,
+  kExitKeyDevice = 21,
   kExitInterrupted = 130,
 };
 
@@ -55,6 +56,9 @@ struct Globals {
   std::string keystore;
   std::string password_file;
   std::string key_file;
+  bool pkcs11 = false;
+  std::string pkcs11_pin_file;
+  std::string pkcs11_module;
   std::string cache_dir;
   std::string ca_file;
   std::string log_file;
@@ -111,13 +115,20 @@ struct RepositoryTarget {
   std::string password_file;  // empty: the terminal
   std::string key_file;       // when set, unlock with this key file instead of a passphrase
   std::string prompt = "enter repository passphrase: ";
+  // When set, unlocks the keystore instead of the three fields above.
+  repo::KeystoreUnlocker unlock;
 };
 
 // The key file of --key-file / PHIVAULT_KEY_FILE, or "".
 std::string KeyFilePath(const Globals& g);
-// Unlocks `keystore` with the key file of --key-file / PHIVAULT_KEY_FILE when one is named, else
-// with the passphrase (ReadPassphrase).
+// Unlocks `keystore` with the key file of --key-file / PHIVAULT_KEY_FILE when one is named, with
+// its PKCS#11 slot under --pkcs11 / PHIVAULT_PKCS11=1, else with the passphrase (ReadPassphrase).
 Status UnlockKeystore(const Globals& g, keys::Keystore* keystore);
+// The PKCS#11 module of --pkcs11-module / PHIVAULT_PKCS11_MODULE, or "".
+std::string Pkcs11Module(const Globals& g);
+// The token PIN: from --pkcs11-pin-file / PHIVAULT_PKCS11_PIN_FILE (refused when readable by
+// group or others), else asked on the terminal.
+Result<SecretBytes> ReadPkcs11Pin(const Globals& g, const std::string& token_label);
 // The keystore directory: --keystore, PHIVAULT_KEYSTORE, or the per-user default.
 std::string KeystoreDir(const Globals& g);
 

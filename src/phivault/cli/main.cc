@@ -37,6 +37,14 @@ int Main(int argc, char** argv) {
                  "asked on the terminal");
   app.add_option("--key-file", g.key_file,
                  "Unlock with this key file instead of a passphrase (or set PHIVAULT_KEY_FILE)");
+  app.add_flag("--pkcs11", g.pkcs11,
+               "Unlock with the keystore's PKCS#11 (HSM) slot (or set PHIVAULT_PKCS11=1)");
+  app.add_option("--pkcs11-pin-file", g.pkcs11_pin_file,
+                 "File holding the token PIN (or set PHIVAULT_PKCS11_PIN_FILE); otherwise it is "
+                 "asked on the terminal");
+  app.add_option("--pkcs11-module", g.pkcs11_module,
+                 "PKCS#11 module (or set PHIVAULT_PKCS11_MODULE); default for unlocking: the one "
+                 "recorded in the slot");
   app.add_option("--cache-dir", g.cache_dir, "Directory for the encrypted files cache");
   app.add_option("--ca-file", g.ca_file,
                  "Trust only this CA certificate file for S3 endpoints (or set PHIVAULT_CA_FILE); "

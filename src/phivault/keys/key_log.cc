@@ -46,6 +46,7 @@ Status AppendKeyEvent(const std::string& keystore_path, const KeyEvent& event) {
   if (event.epoch != 0) j["epoch"] = event.epoch;
   j["outcome"] = event.outcome.ok() ? "ok" : "failed";
   if (!event.outcome.ok()) j["error"] = std::string(StatusCodeName(event.outcome.code()));
+  if (!event.details.empty()) j["details"] = event.details;
   std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 
   std::string path = KeyLogPath(keystore_path);

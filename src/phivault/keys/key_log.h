@@ -12,17 +12,21 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "phivault/base/status.h"
 
 namespace phivault::keys {
 
 struct KeyEvent {
-  std::string operation;  // "key add", "key remove", "key passwd", "init"
+  std::string operation;  // "init", "unlock", "key add", "key rotate", … (doc/format/keys.md)
   std::optional<uint32_t> slot;
   std::string slot_type;  // "passphrase"
   std::string label;
   uint32_t epoch = 0;
   Status outcome;
+  // Figures of the operation (objects rewritten, epochs retired, a kit's K and N); no secrets.
+  nlohmann::ordered_json details = nlohmann::ordered_json::object();
 };
 
 // The log file of the keystore at `keystore_path` (".keystore" replaced by ".keylog").

@@ -31,8 +31,17 @@ enum SlotTag : uint64_t {
   kSlotLabel = 3,
   kSlotCreated = 4,
   kSlotKdf = 5,
-  kSlotWrapped = 6
+  kSlotWrapped = 6,
+  kSlotTokenWrapped = 7,
+  kSlotTokenModule = 8,
+  kSlotTokenLabel = 9,
+  kSlotTokenKey = 10,
+  kSlotKit = 11,
 };
+constexpr uint8_t kEpochActive = 1;
+constexpr uint8_t kEpochRetiring = 2;
+constexpr size_t kKitFieldSize = 16 + 2;
+constexpr size_t kMaxTokenWrapped = 256;
 enum BundleTag : uint64_t {
   kIdKey = 1,
   kChunkerKey = 2,
@@ -109,7 +118,7 @@ SecretBytes EncodeBundle(const KeyBundle& b) {
     Bytes v;
     Encoder ev(&v);
     ev.PutU32(e.epoch);
-    ev.PutU8(1);
+    ev.PutU8(e.retiring ? kEpochRetiring : kEpochActive);
     ev.PutRaw(e.key.span());
     enc.PutTagBytes(kEpochKey, v);
     SecureWipe(v.data(), v.size());
@@ -138,6 +147,12 @@ Result<KeyBundle> DecodeBundle(ByteSpan plain) {
         }
         EpochKey e;
         e.epoch = LoadLE32(r.value().data());
+        const uint8_t state = r.value()[4];
+        if (state != kEpochActive && state != kEpochRetiring) {
+          r.Fail("unknown epoch state");
+          break;
+        }
+        e.retiring = state == kEpochRetiring;
         e.key = SecretBytes(r.value().subspan(5));
         b.epochs.push_back(std::move(e));
         break;
@@ -154,6 +169,11 @@ Result<KeyBundle> DecodeBundle(ByteSpan plain) {
       !have_current || b.EpochKeyFor(b.current_epoch) == nullptr) {
     return DataLossError("keystore bundle is incomplete");
   }
+  for (const EpochKey& e : b.epochs) {
+    if (e.epoch == b.current_epoch && e.retiring) {
+      return DataLossError("keystore bundle retires its current epoch");
+    }
+  }
   return b;
 }
 
@@ -164,6 +184,10 @@ const SecretBytes* KeyBundle::EpochKeyFor(uint32_t epoch) const {
     if (e.epoch == epoch) return &e.key;
   }
   return nullptr;
+}
+
+bool KeyBundle::reencryption_in_progress() const {
+  return std::any_of(epochs.begin(), epochs.end(), [](const EpochKey& e) { return e.retiring; });
 }
 
 Result<Keystore> Keystore::Create(const Id& repository_id, const Id& config_digest,
@@ -199,7 +223,11 @@ Result<Keystore::Slot> Keystore::MakePassphraseSlot(uint32_t id, std::string lab
   PHV_ASSIGN_OR_RETURN(SecretBytes slot_key,
                        crypto::Argon2id(passphrase, salt, kdf, crypto::kKeySize));
   Slot slot;
-  slot.info = SlotInfo{id, SlotType::kPassphrase, std::move(label), NowNs(), kdf};
+  slot.info.id = id;
+  slot.info.type = SlotType::kPassphrase;
+  slot.info.label = std::move(label);
+  slot.info.created_ns = NowNs();
+  slot.info.kdf = kdf;
   PHV_ASSIGN_OR_RETURN(slot.wrapped_master,
                        SealRandomNonce(slot_key, SlotAad(repository_id_, id), master_key_.span()));
   // The salt travels inside the kdf field; keep it with the slot record.
@@ -228,22 +256,82 @@ Result<uint32_t> Keystore::AddPassphraseSlot(ByteSpan passphrase, const crypto::
   return id;
 }
 
-Result<uint32_t> Keystore::AddKeyFileSlot(ByteSpan key, std::string label) {
+Result<uint32_t> Keystore::AddDerivedSlot(SlotInfo info, ByteSpan secret) {
   if (!unlocked()) return FailedPreconditionError("keystore is locked");
-  if (key.size() != kKeyFileSize) return InvalidArgumentError("a key file holds 32 bytes");
   const uint32_t id = NextSlotId();
   Slot slot;
-  slot.info = SlotInfo{id, SlotType::kKeyFile, std::move(label), NowNs(), {0, 0, 0}};
+  info.id = id;
+  info.created_ns = NowNs();
+  info.kdf = {0, 0, 0};
+  slot.info = std::move(info);
   Bytes salt(kSaltSize);
   PHV_RETURN_IF_ERROR(crypto::RandomBytes(salt));
   slot.wrapped_master = salt;
-  PHV_ASSIGN_OR_RETURN(SecretBytes slot_key, SlotKey(slot, key));
+  PHV_ASSIGN_OR_RETURN(SecretBytes slot_key, SlotKey(slot, secret));
   PHV_ASSIGN_OR_RETURN(Bytes wrapped,
                        SealRandomNonce(slot_key, SlotAad(repository_id_, id), master_key_.span()));
   slot.wrapped_master.insert(slot.wrapped_master.end(), wrapped.begin(), wrapped.end());
   slot_records_.push_back(std::move(slot));
   SyncSlotInfo();
   return id;
+}
+
+Result<uint32_t> Keystore::AddKeyFileSlot(ByteSpan key, std::string label) {
+  if (key.size() != kKeyFileSize) return InvalidArgumentError("a key file holds 32 bytes");
+  SlotInfo info;
+  info.type = SlotType::kKeyFile;
+  info.label = std::move(label);
+  return AddDerivedSlot(std::move(info), key);
+}
+
+Result<uint32_t> Keystore::AddPkcs11Slot(ByteSpan slot_key, SlotInfo info) {
+  if (slot_key.size() != crypto::kKeySize) return InvalidArgumentError("a slot key has 32 bytes");
+  if (info.token_module.empty() || info.token_label.empty() || info.token_key_label.empty() ||
+      info.token_wrapped.empty() || info.token_wrapped.size() > kMaxTokenWrapped) {
+    return InvalidArgumentError("a PKCS#11 slot needs a module, token, key label and wrapped key");
+  }
+  info.type = SlotType::kPkcs11;
+  return AddDerivedSlot(std::move(info), slot_key);
+}
+
+Result<uint32_t> Keystore::AddRecoverySlot(ByteSpan recovery_secret, SlotInfo info) {
+  if (recovery_secret.size() != crypto::kKeySize) {
+    return InvalidArgumentError("a recovery secret has 32 bytes");
+  }
+  if (info.kit_threshold < 2 || info.kit_count < info.kit_threshold) {
+    return InvalidArgumentError("a recovery kit needs a threshold of at least 2 shares");
+  }
+  info.type = SlotType::kRecoveryKit;
+  return AddDerivedSlot(std::move(info), recovery_secret);
+}
+
+Result<uint32_t> Keystore::StartEpoch(bool retire_others) {
+  if (!unlocked()) return FailedPreconditionError("keystore is locked");
+  uint32_t next = 1;
+  for (const EpochKey& e : bundle_.epochs) next = std::max(next, e.epoch + 1);
+  EpochKey fresh;
+  fresh.epoch = next;
+  PHV_ASSIGN_OR_RETURN(fresh.key, crypto::RandomKey());
+  if (retire_others) {
+    for (EpochKey& e : bundle_.epochs) e.retiring = true;
+  }
+  bundle_.epochs.push_back(std::move(fresh));
+  bundle_.current_epoch = next;
+  return next;
+}
+
+std::vector<uint32_t> Keystore::DropRetiringEpochs() {
+  std::vector<uint32_t> dropped;
+  std::vector<EpochKey> kept;
+  for (EpochKey& e : bundle_.epochs) {
+    if (e.retiring) {
+      dropped.push_back(e.epoch);
+    } else {
+      kept.push_back(std::move(e));
+    }
+  }
+  bundle_.epochs = std::move(kept);
+  return dropped;
 }
 
 Status Keystore::RemoveSlot(uint32_t id) {
@@ -299,6 +387,18 @@ Result<Bytes> Keystore::EncodeBody(bool reseal) const {
     ByteSpan salt = ByteSpan(s.wrapped_master).first(kSaltSize);
     r.PutTagBytes(kSlotKdf, EncodeKdf(s.info.kdf, salt));
     r.PutTagBytes(kSlotWrapped, ByteSpan(s.wrapped_master).subspan(kSaltSize));
+    if (s.info.type == SlotType::kPkcs11) {
+      r.PutTagBytes(kSlotTokenWrapped, s.info.token_wrapped);
+      r.PutTagBytes(kSlotTokenModule, s.info.token_module);
+      r.PutTagBytes(kSlotTokenLabel, s.info.token_label);
+      r.PutTagBytes(kSlotTokenKey, s.info.token_key_label);
+    }
+    if (s.info.type == SlotType::kRecoveryKit) {
+      Bytes kit(s.info.kit_id.begin(), s.info.kit_id.end());
+      kit.push_back(s.info.kit_threshold);
+      kit.push_back(s.info.kit_count);
+      r.PutTagBytes(kSlotKit, kit);
+    }
     enc.PutBytes(rec);
   }
   if (reseal) {
@@ -373,6 +473,21 @@ Result<Keystore> Keystore::Parse(ByteSpan file, std::string_view what) {
           break;
         }
         case kSlotWrapped: wrapped = r.value(); break;
+        case kSlotTokenWrapped:
+          s.info.token_wrapped.assign(r.value().begin(), r.value().end());
+          break;
+        case kSlotTokenModule: s.info.token_module = std::string(AsStringView(r.value())); break;
+        case kSlotTokenLabel: s.info.token_label = std::string(AsStringView(r.value())); break;
+        case kSlotTokenKey: s.info.token_key_label = std::string(AsStringView(r.value())); break;
+        case kSlotKit:
+          if (r.value().size() != kKitFieldSize) {
+            r.Fail("malformed recovery kit field");
+            break;
+          }
+          std::copy_n(r.value().begin(), 16, s.info.kit_id.begin());
+          s.info.kit_threshold = r.value()[16];
+          s.info.kit_count = r.value()[17];
+          break;
         default: break;
       }
     }
@@ -385,11 +500,23 @@ Result<Keystore> Keystore::Parse(ByteSpan file, std::string_view what) {
          k.parallelism > kMaxArgon2Parallelism)) {
       return DataLossError(std::string(what) + ": implausible kdf parameters");
     }
-    if (s.info.type == SlotType::kKeyFile &&
+    if (s.info.type != SlotType::kPassphrase &&
         (k.memory_kib != 0 || k.iterations != 0 || k.parallelism != 0)) {
-      return DataLossError(std::string(what) + ": key-file slot with kdf parameters");
+      return DataLossError(std::string(what) + ": " + SlotTypeName(s.info.type) +
+                           " slot with kdf parameters");
     }
-    if (s.info.type != SlotType::kPassphrase && s.info.type != SlotType::kKeyFile) {
+    if (s.info.type == SlotType::kPkcs11 &&
+        (s.info.token_wrapped.empty() || s.info.token_wrapped.size() > kMaxTokenWrapped ||
+         s.info.token_module.empty() || s.info.token_label.empty() ||
+         s.info.token_key_label.empty())) {
+      return DataLossError(std::string(what) + ": incomplete PKCS#11 slot");
+    }
+    if (s.info.type == SlotType::kRecoveryKit &&
+        (s.info.kit_threshold < 2 || s.info.kit_count < s.info.kit_threshold)) {
+      return DataLossError(std::string(what) + ": incomplete recovery-kit slot");
+    }
+    if (s.info.type != SlotType::kPassphrase && s.info.type != SlotType::kKeyFile &&
+        s.info.type != SlotType::kPkcs11 && s.info.type != SlotType::kRecoveryKit) {
       return UnimplementedError(std::string(what) + ": slot type " +
                                 std::to_string(static_cast<int>(s.info.type)) +
                                 " is not supported by this phivault");
@@ -448,53 +575,89 @@ Status Keystore::UnlockWith(SlotType type, ByteSpan secret) {
 
 Result<SecretBytes> Keystore::SlotKey(const Slot& slot, ByteSpan secret) const {
   ByteSpan salt = ByteSpan(slot.wrapped_master).first(kSaltSize);
-  if (slot.info.type == SlotType::kKeyFile) {
-    if (secret.size() != kKeyFileSize) return UnauthenticatedError("not a phivault key file");
-    return crypto::HkdfSha256(secret, salt, "phivault/v1/slot-key-file", crypto::kKeySize);
+  switch (slot.info.type) {
+    case SlotType::kPassphrase:
+      return crypto::Argon2id(secret, salt, slot.info.kdf, crypto::kKeySize);
+    case SlotType::kKeyFile:
+      if (secret.size() != kKeyFileSize) return UnauthenticatedError("not a phivault key file");
+      return crypto::HkdfSha256(secret, salt, "phivault/v1/slot-key-file", crypto::kKeySize);
+    case SlotType::kPkcs11:
+      if (secret.size() != crypto::kKeySize) return UnauthenticatedError("not a slot key");
+      return crypto::HkdfSha256(secret, salt, "phivault/v1/slot-pkcs11", crypto::kKeySize);
+    case SlotType::kRecoveryKit:
+      if (secret.size() != crypto::kKeySize) return UnauthenticatedError("not a recovery secret");
+      return crypto::HkdfSha256(secret, salt, "phivault/v1/slot-recovery-kit", crypto::kKeySize);
   }
-  return crypto::Argon2id(secret, salt, slot.info.kdf, crypto::kKeySize);
+  return InternalError("unknown slot type");
+}
+
+Result<bool> Keystore::TryOpen(const Slot& s, ByteSpan secret) {
+  auto key = SlotKey(s, secret);
+  if (key.status().code() == StatusCode::kUnauthenticated) return false;
+  PHV_RETURN_IF_ERROR(key.status());
+  SecretBytes slot_key = std::move(*key);
+  auto master = OpenRandomNonce(slot_key, SlotAad(repository_id_, s.info.id),
+                                ByteSpan(s.wrapped_master).subspan(kSaltSize));
+  if (!master.ok()) return false;
+  if (master->size() != crypto::kKeySize) return DataLossError("keystore: bad master key");
+
+  // The slot opened: from here on any failure means the file was altered.
+  PHV_ASSIGN_OR_RETURN(SecretBytes mac_key,
+                       DeriveFromMaster(*master, repository_id_, "phivault/v1/keystore-mac"));
+  PHV_ASSIGN_OR_RETURN(auto mac, crypto::HmacSha256::Create(mac_key.span()));
+  PHV_ASSIGN_OR_RETURN(Id expected, mac->Compute(body_));
+  SecretBytes expected_secret(expected.bytes);
+  if (!expected_secret.Equals(mac_)) {
+    return DataLossError("keystore failed authentication: the file was modified");
+  }
+  PHV_ASSIGN_OR_RETURN(SecretBytes bundle_key,
+                       DeriveFromMaster(*master, repository_id_, "phivault/v1/keystore-bundle"));
+  auto plain = OpenRandomNonce(bundle_key, BundleAad(repository_id_), sealed_bundle_);
+  if (!plain.ok()) return DataLossError("keystore bundle failed authentication");
+  PHV_ASSIGN_OR_RETURN(bundle_, DecodeBundle(plain->span()));
+  master_key_ = std::move(*master);
+  opened_slot_ = s.info.id;
+  return true;
 }
 
 Status Keystore::UnlockSlots(SlotType type, ByteSpan secret) {
   for (const Slot& s : slot_records_) {
     if (s.info.type != type) continue;
-    auto key = SlotKey(s, secret);
-    if (key.status().code() == StatusCode::kUnauthenticated) continue;
-    PHV_RETURN_IF_ERROR(key.status());
-    SecretBytes slot_key = std::move(*key);
-    auto master = OpenRandomNonce(slot_key, SlotAad(repository_id_, s.info.id),
-                                  ByteSpan(s.wrapped_master).subspan(kSaltSize));
-    if (!master.ok()) continue;
-    if (master->size() != crypto::kKeySize) return DataLossError("keystore: bad master key");
+    PHV_ASSIGN_OR_RETURN(bool opened, TryOpen(s, secret));
+    if (opened) return OkStatus();
+  }
+  switch (type) {
+    case SlotType::kKeyFile:
+      return UnauthenticatedError("wrong key file: no key-file slot of the keystore opens with it");
+    case SlotType::kPassphrase:
+      return UnauthenticatedError("wrong passphrase: no key slot of the keystore opens with it");
+    default:
+      return UnauthenticatedError("no " + SlotTypeName(type) + " slot of the keystore opens");
+  }
+}
 
-    // The slot opened: from here on any failure means the file was altered.
-    PHV_ASSIGN_OR_RETURN(SecretBytes mac_key,
-                         DeriveFromMaster(*master, repository_id_, "phivault/v1/keystore-mac"));
-    PHV_ASSIGN_OR_RETURN(auto mac, crypto::HmacSha256::Create(mac_key.span()));
-    PHV_ASSIGN_OR_RETURN(Id expected, mac->Compute(body_));
-    SecretBytes expected_secret(expected.bytes);
-    if (!expected_secret.Equals(mac_)) {
-      return DataLossError("keystore failed authentication: the file was modified");
+Status Keystore::UnlockSlot(uint32_t id, ByteSpan secret) {
+  for (const Slot& s : slot_records_) {
+    if (s.info.id != id) continue;
+    auto opened = TryOpen(s, secret);
+    if (!opened.ok()) {
+      Status st = std::move(opened).status();
+      if (st.code() == StatusCode::kDataLoss) return std::move(st).WithTag(ErrorTag::kKeystore);
+      return st;
     }
-    PHV_ASSIGN_OR_RETURN(SecretBytes bundle_key,
-                         DeriveFromMaster(*master, repository_id_, "phivault/v1/keystore-bundle"));
-    auto plain = OpenRandomNonce(bundle_key, BundleAad(repository_id_), sealed_bundle_);
-    if (!plain.ok()) return DataLossError("keystore bundle failed authentication");
-    PHV_ASSIGN_OR_RETURN(bundle_, DecodeBundle(plain->span()));
-    master_key_ = std::move(*master);
-    opened_slot_ = s.info.id;
-    return OkStatus();
+    if (*opened) return OkStatus();
+    return UnauthenticatedError("key slot " + std::to_string(id) + " does not open with this " +
+                                (s.info.type == SlotType::kRecoveryKit ? "recovery kit" : "key"));
   }
-  if (type == SlotType::kKeyFile) {
-    return UnauthenticatedError("wrong key file: no key-file slot of the keystore opens with it");
-  }
-  return UnauthenticatedError("wrong passphrase: no key slot of the keystore opens with it");
+  return NotFoundError("no key slot " + std::to_string(id));
 }
 
 std::string SlotTypeName(SlotType type) {
   switch (type) {
     case SlotType::kPassphrase: return "passphrase";
     case SlotType::kKeyFile: return "key file";
+    case SlotType::kPkcs11: return "pkcs11";
+    case SlotType::kRecoveryKit: return "recovery kit";
   }
   return "type " + std::to_string(static_cast<int>(type));
 }

@@ -11,6 +11,7 @@
 // may be read from many threads while the Keystore lives.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,7 +28,8 @@ namespace phivault::keys {
 enum class SlotType : uint8_t {
   kPassphrase = 1,
   kKeyFile = 2,
-  // 3 (PKCS#11) and 4 (recovery kit) are reserved by the format.
+  kPkcs11 = 3,
+  kRecoveryKit = 4,
 };
 
 // "passphrase", "key file", …
@@ -49,10 +51,22 @@ struct SlotInfo {
   std::string label;
   int64_t created_ns = 0;
   crypto::Argon2idParams kdf;
+  // PKCS#11 slots: where the token key is, and the slot key as the token wrapped it
+  // (CKM_AES_KEY_WRAP_PAD). None of it is secret: only the token can unwrap.
+  std::string token_module;
+  std::string token_label;
+  std::string token_key_label;
+  Bytes token_wrapped;
+  // Recovery-kit slots: the kit's id (printed on every share) and its K of N.
+  std::array<uint8_t, 16> kit_id{};
+  uint8_t kit_threshold = 0;
+  uint8_t kit_count = 0;
 };
 
 struct EpochKey {
   uint32_t epoch = 0;
+  // Set while a re-encryption moves every object off this epoch; the key stays until it is done.
+  bool retiring = false;
   SecretBytes key;
 };
 
@@ -66,6 +80,8 @@ struct KeyBundle {
 
   // The key of `epoch`, or nullptr if the bundle has none.
   const SecretBytes* EpochKeyFor(uint32_t epoch) const;
+  // True while epochs are marked retiring: a re-encryption started and has not finished.
+  bool reencryption_in_progress() const;
 };
 
 // The lowest Argon2id memory cost a passphrase slot may use.
@@ -95,6 +111,9 @@ class Keystore {
   Status Unlock(ByteSpan passphrase);
   // The same with the secret of another kind of slot: tries every slot of `type`.
   Status UnlockWith(SlotType type, ByteSpan secret);
+  // Opens slot `id` with its secret (for PKCS#11 slots, the slot key the token unwrapped; for
+  // recovery kits, the combined recovery secret). kNotFound if there is no such slot.
+  Status UnlockSlot(uint32_t id, ByteSpan secret);
 
   bool unlocked() const { return master_key_.size() == crypto::kKeySize; }
   const Id& repository_id() const { return repository_id_; }
@@ -111,12 +130,25 @@ class Keystore {
                                      std::string label);
   // Adds a key-file slot opened by `key` (the contents of a key file); returns its id.
   Result<uint32_t> AddKeyFileSlot(ByteSpan key, std::string label);
+  // Adds a PKCS#11 slot: `slot_key` (32 random bytes) opens it, and `info` names the token key
+  // and carries `token_wrapped`, the slot key wrapped by that key. Returns its id.
+  Result<uint32_t> AddPkcs11Slot(ByteSpan slot_key, SlotInfo info);
+  // Adds a recovery-kit slot opened by the kit's 32-byte recovery secret. `info` carries the kit
+  // id, threshold and count. Returns its id.
+  Result<uint32_t> AddRecoverySlot(ByteSpan recovery_secret, SlotInfo info);
   // Removes slot `id`. kNotFound if there is none; kFailedPrecondition tagged kKeystore if it is
   // the last slot (the repository would become unreadable).
   Status RemoveSlot(uint32_t id);
   // Gives passphrase slot `id` a new passphrase (new salt, new wrapping); the old one stops
   // working. kNotFound / kInvalidArgument as above, or if `id` is not a passphrase slot.
   Status ChangePassphrase(uint32_t id, ByteSpan passphrase, const crypto::Argon2idParams& kdf);
+
+  // --- key epochs; REQUIRES: unlocked(). Changes take effect with Save(). -------------------
+  // Adds a new random epoch key and makes it current (key rotation); returns the new epoch.
+  // With `retire_others`, every older epoch is marked retiring: a re-encryption is starting.
+  Result<uint32_t> StartEpoch(bool retire_others);
+  // Drops the keys of the retiring epochs (the re-encryption is done); returns their numbers.
+  std::vector<uint32_t> DropRetiringEpochs();
 
   // Encodes the keystore, re-sealing the bundle and recomputing the MAC. REQUIRES: unlocked().
   Result<Bytes> Serialize() const;
@@ -132,6 +164,11 @@ class Keystore {
 
   Result<Bytes> EncodeBody(bool reseal) const;
   Status UnlockSlots(SlotType type, ByteSpan secret);
+  // Tries `secret` on `slot`: false if it does not open the slot; an error if the slot opens
+  // but the file fails authentication. On true the keystore is unlocked.
+  Result<bool> TryOpen(const Slot& slot, ByteSpan secret);
+  // Adds a slot whose key is derived from `secret` by SlotKey, with a fresh salt.
+  Result<uint32_t> AddDerivedSlot(SlotInfo info, ByteSpan secret);
   Result<SecretBytes> SlotKey(const Slot& slot, ByteSpan secret) const;
   Result<Slot> MakePassphraseSlot(uint32_t id, std::string label, ByteSpan passphrase,
                                   const crypto::Argon2idParams& kdf) const;

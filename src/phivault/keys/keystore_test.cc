@@ -200,6 +200,89 @@ TEST_F(KeystoreTest, KeyFileSlotOpensOnlyWithItsFile) {
   ASSERT_EQ(system(("rm -rf '" + dir + "'").c_str()), 0);
 }
 
+TEST_F(KeystoreTest, EpochsRotateAndRetiringOnesAreDroppedOnlyWhenAsked) {
+  auto ks = Keystore::Parse(file_, "ks");
+  ASSERT_TRUE(ks->Unlock(AsBytes("correct horse")).ok());
+  Bytes e1(ks->keys().EpochKeyFor(1)->span().begin(), ks->keys().EpochKeyFor(1)->span().end());
+  auto e2 = ks->StartEpoch(/*retire_others=*/false);
+  ASSERT_TRUE(e2.ok());
+  EXPECT_EQ(*e2, 2u);
+  EXPECT_FALSE(ks->keys().reencryption_in_progress());
+  auto e3 = ks->StartEpoch(/*retire_others=*/true);
+  EXPECT_EQ(*e3, 3u);
+  EXPECT_TRUE(ks->keys().reencryption_in_progress());
+
+  // The state survives a save: a resumed re-encryption knows what it retires.
+  auto again = Keystore::Parse(*ks->Serialize(), "ks");
+  ASSERT_TRUE(again->Unlock(AsBytes("correct horse")).ok());
+  EXPECT_EQ(again->keys().current_epoch, 3u);
+  ASSERT_EQ(again->keys().epochs.size(), 3u);
+  EXPECT_TRUE(again->keys().epochs[0].retiring);
+  EXPECT_TRUE(again->keys().epochs[1].retiring);
+  EXPECT_FALSE(again->keys().epochs[2].retiring);
+  EXPECT_TRUE(again->keys().EpochKeyFor(1)->Equals(e1));  // old keys stay until dropped
+
+  EXPECT_EQ(again->DropRetiringEpochs(), (std::vector<uint32_t>{1, 2}));
+  auto final_ks = Keystore::Parse(*again->Serialize(), "ks");
+  ASSERT_TRUE(final_ks->Unlock(AsBytes("correct horse")).ok());
+  EXPECT_EQ(final_ks->keys().EpochKeyFor(1), nullptr);
+  EXPECT_EQ(final_ks->keys().EpochKeyFor(2), nullptr);
+  EXPECT_NE(final_ks->keys().EpochKeyFor(3), nullptr);
+  EXPECT_FALSE(final_ks->keys().reencryption_in_progress());
+  // The next epoch never reuses a dropped number.
+  EXPECT_EQ(*final_ks->StartEpoch(false), 4u);
+}
+
+TEST_F(KeystoreTest, TokenAndRecoverySlotsOpenOnlyWithTheirSecrets) {
+  auto ks = Keystore::Parse(file_, "ks");
+  ASSERT_TRUE(ks->Unlock(AsBytes("correct horse")).ok());
+  Bytes token_key(32, 0x5a), kit_secret(32, 0x33);
+  SlotInfo token;
+  token.label = "hsm";
+  token.token_module = "/usr/lib/softhsm/libsofthsm2.so";
+  token.token_label = "backup-kms";
+  token.token_key_label = "kek-1";
+  token.token_wrapped = Bytes(40, 0x77);
+  auto t = ks->AddPkcs11Slot(token_key, token);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  SlotInfo kit;
+  kit.label = "kit";
+  kit.kit_id.fill(0x11);
+  kit.kit_threshold = 3;
+  kit.kit_count = 5;
+  auto k = ks->AddRecoverySlot(kit_secret, kit);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  SlotInfo bad_kit = kit;
+  bad_kit.kit_threshold = 1;
+  EXPECT_EQ(ks->AddRecoverySlot(kit_secret, bad_kit).status().code(), StatusCode::kInvalidArgument);
+
+  auto parsed = Keystore::Parse(*ks->Serialize(), "ks");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->slots().size(), 3u);
+  const SlotInfo& pt = parsed->slots()[1];
+  EXPECT_EQ(pt.type, SlotType::kPkcs11);
+  EXPECT_EQ(pt.token_label, "backup-kms");
+  EXPECT_EQ(pt.token_key_label, "kek-1");
+  EXPECT_EQ(pt.token_wrapped, Bytes(40, 0x77));
+  const SlotInfo& pk = parsed->slots()[2];
+  EXPECT_EQ(pk.type, SlotType::kRecoveryKit);
+  EXPECT_EQ(pk.kit_id, kit.kit_id);
+  EXPECT_EQ(pk.kit_threshold, 3);
+  EXPECT_EQ(pk.kit_count, 5);
+
+  // Each slot opens with its own secret only; another slot's secret is a wrong credential.
+  EXPECT_EQ(parsed->UnlockSlot(*t, kit_secret).code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(parsed->UnlockSlot(*k, token_key).code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(parsed->UnlockSlot(99, token_key).code(), StatusCode::kNotFound);
+  EXPECT_FALSE(parsed->unlocked());
+  ASSERT_TRUE(parsed->UnlockSlot(*k, kit_secret).ok());
+  EXPECT_EQ(parsed->opened_slot(), *k);
+  EXPECT_TRUE(parsed->keys().id_key.Equals(original_id_key_));
+  auto again = Keystore::Parse(*ks->Serialize(), "ks");
+  ASSERT_TRUE(again->UnlockSlot(*t, token_key).ok());
+  EXPECT_TRUE(again->keys().id_key.Equals(original_id_key_));
+}
+
 TEST(KeyLogTest, RecordsOperationsWithoutSecrets) {
   char tmpl[] = "/tmp/phivault-ks-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

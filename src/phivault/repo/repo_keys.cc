@@ -18,7 +18,7 @@ Result<RepoKeys> RepoKeys::Derive(const keys::KeyBundle& bundle, const Id& repos
                                           chunk::GearTable::kSerializedSize));
   k.gear_table_ = chunk::GearTable::FromBytes(table.span());
   for (const keys::EpochKey& e : bundle.epochs) {
-    k.epochs_.push_back(keys::EpochKey{e.epoch, e.key.Clone()});
+    k.epochs_.push_back(keys::EpochKey{e.epoch, e.retiring, e.key.Clone()});
   }
   k.current_epoch_ = bundle.current_epoch;
   if (k.EpochKey(k.current_epoch_) == nullptr) {

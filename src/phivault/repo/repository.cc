@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "phivault/base/log.h"
+#include "phivault/keys/key_log.h"
 #include "phivault/repo/retention.h"
 
 namespace phivault::repo {
@@ -10,14 +11,14 @@ namespace {
 
 constexpr size_t kPacksPerIndex = 16;
 
+}  // namespace
+
 storage::ObjectName ConfigName() { return {storage::ObjectKind::kConfig, ""}; }
 storage::ObjectName PackName(const Id& id) { return {storage::ObjectKind::kPack, id.Hex()}; }
 storage::ObjectName IndexName(const Id& id) { return {storage::ObjectKind::kIndex, id.Hex()}; }
 storage::ObjectName SnapshotName(const Id& id) {
   return {storage::ObjectKind::kSnapshot, id.Hex()};
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // BlobIdHasher
@@ -91,10 +92,16 @@ Result<std::unique_ptr<Repository>> Repository::Init(std::unique_ptr<storage::Ba
       new Repository(std::move(backend), std::move(config), std::move(keys), keystore_path));
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Backend> backend,
-                                                     const std::string& keystore_dir,
-                                                     const PassphraseSource& passphrase,
-                                                     keys::SlotType slot_type) {
+KeystoreUnlocker UnlockWithSecret(PassphraseSource source, keys::SlotType type) {
+  return [source = std::move(source), type](keys::Keystore* keystore) -> Status {
+    PHV_ASSIGN_OR_RETURN(SecretBytes secret, source());
+    return keystore->UnlockWith(type, secret.span());
+  };
+}
+
+Result<UnlockedKeystore> UnlockRepositoryKeystore(storage::Backend* backend,
+                                                  const std::string& keystore_dir,
+                                                  const KeystoreUnlocker& unlock) {
   auto raw = backend->ReadAll(ConfigName());
   if (!raw.ok()) {
     if (raw.status().code() == StatusCode::kNotFound) {
@@ -104,20 +111,43 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ba
     return std::move(raw).status();
   }
   PHV_ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Parse(*raw));
-  std::string keystore_path = keys::KeystorePath(keystore_dir, config.id);
-  PHV_ASSIGN_OR_RETURN(keys::Keystore keystore, keys::Keystore::Load(keystore_path));
+  std::string path = keys::KeystorePath(keystore_dir, config.id);
+  PHV_ASSIGN_OR_RETURN(keys::Keystore keystore, keys::Keystore::Load(path));
   if (keystore.repository_id() != config.id) {
-    return FailedPreconditionError("keystore " + keystore_path + " belongs to another repository")
+    return FailedPreconditionError("keystore " + path + " belongs to another repository")
         .WithTag(ErrorTag::kKeystore);
   }
-  PHV_ASSIGN_OR_RETURN(SecretBytes secret, passphrase());
-  PHV_RETURN_IF_ERROR(keystore.UnlockWith(slot_type, secret.span()));
-  secret.Clear();
+  Status unlocked = unlock(&keystore);
+  if (!unlocked.ok()) {
+    // A wrong credential is evidence an auditor wants (repeated guessing); the log holds no
+    // secret, only that an attempt failed and how.
+    if (unlocked.code() == StatusCode::kUnauthenticated || unlocked.tag() == ErrorTag::kKeystore ||
+        unlocked.tag() == ErrorTag::kKeyDevice) {
+      keys::KeyEvent event{"unlock", std::nullopt, "", "", 0, unlocked};
+      Status logged = keys::AppendKeyEvent(path, event);
+      if (!logged.ok()) PHV_LOG(kWarning, "key-operation log: {}", logged.ToString());
+    }
+    return unlocked;
+  }
   if (crypto::Sha256(*raw) != keystore.keys().config_digest) {
     return DataLossError("the repository config at " + backend->Location() +
                          " does not match the keystore: it was modified or replaced");
   }
-  PHV_ASSIGN_OR_RETURN(RepoKeys keys, RepoKeys::Derive(keystore.keys(), config.id));
+  return UnlockedKeystore{std::move(config), std::move(*raw), std::move(keystore), std::move(path)};
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Backend> backend,
+                                                     const std::string& keystore_dir,
+                                                     const KeystoreUnlocker& unlock) {
+  PHV_ASSIGN_OR_RETURN(UnlockedKeystore unlocked,
+                       UnlockRepositoryKeystore(backend.get(), keystore_dir, unlock));
+  return Open(std::move(backend), unlocked);
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Backend> backend,
+                                                     const UnlockedKeystore& unlocked) {
+  RepoConfig config = unlocked.config;
+  PHV_ASSIGN_OR_RETURN(RepoKeys keys, RepoKeys::Derive(unlocked.keystore.keys(), config.id));
   PHV_LOG(kInfo, "opened repository {} (format {})", config.id.ShortHex(), config.version);
   Status writable;
   if (config.object_lock.enabled()) {
@@ -131,7 +161,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ba
     }
   }
   std::unique_ptr<Repository> repo(
-      new Repository(std::move(backend), std::move(config), std::move(keys), keystore_path));
+      new Repository(std::move(backend), std::move(config), std::move(keys), unlocked.path));
   repo->writable_ = std::move(writable);
   return repo;
 }
@@ -189,14 +219,19 @@ Status Repository::LoadIndex(bool adopt) {
   }
   PHV_LOG(kInfo, "adopted {} packs left by an interrupted backup", adopted.size());
   if (adopted.empty()) return OkStatus();
-  return WriteIndex(std::move(adopted));
+  return WriteIndex(std::move(adopted)).status();
 }
 
 Result<PackHeaderInfo> Repository::ReadPackHeader(const Id& pack_id, uint64_t pack_size) {
   return repo::ReadPackHeader(backend_.get(), pack_id, pack_size, epoch_keys());
 }
 
-Status Repository::WriteIndex(std::vector<IndexedPack> packs) {
+Result<Id> Repository::WriteIndexObject(std::vector<IndexedPack> packs) {
+  PHV_RETURN_IF_ERROR(writable_);
+  return WriteIndex(std::move(packs));
+}
+
+Result<Id> Repository::WriteIndex(std::vector<IndexedPack> packs) {
   Bytes payload = EncodeIndexPayload(packs);
   PHV_ASSIGN_OR_RETURN(Id id, crypto::RandomId());
   Envelope env{ObjectType::kIndex, keys_.current_epoch(), id};
@@ -204,7 +239,7 @@ Status Repository::WriteIndex(std::vector<IndexedPack> packs) {
   PHV_RETURN_IF_ERROR(backend_->Save(IndexName(id), sealed));
   std::lock_guard<std::mutex> lock(stats_mu_);
   stats_.bytes_written += sealed.size();
-  return OkStatus();
+  return id;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,7 +345,7 @@ Status Repository::CommitPack(FinishedPack pack) {
     if (unwritten_index_.size() >= kPacksPerIndex) batch.swap(unwritten_index_);
   }
   if (batch.empty()) return OkStatus();
-  return WriteIndex(std::move(batch));
+  return WriteIndex(std::move(batch)).status();
 }
 
 Status Repository::Flush() {
@@ -336,7 +371,7 @@ Status Repository::Flush() {
     batch.swap(unwritten_index_);
   }
   if (batch.empty()) return OkStatus();
-  Status s = WriteIndex(std::move(batch));
+  Status s = WriteIndex(std::move(batch)).status();
   if (!s.ok()) RecordError(s);
   return s;
 }

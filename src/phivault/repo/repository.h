@@ -48,6 +48,12 @@
 
 namespace phivault::repo {
 
+// The storage names of a repository's objects.
+storage::ObjectName ConfigName();
+storage::ObjectName PackName(const Id& id);
+storage::ObjectName IndexName(const Id& id);
+storage::ObjectName SnapshotName(const Id& id);
+
 struct InitOptions {
   chunk::ChunkerParams chunker;
   uint32_t pack_size = kDefaultPackSize;
@@ -59,6 +65,26 @@ struct InitOptions {
 
 // Produces the passphrase when, and only when, it is needed (after the keystore was found).
 using PassphraseSource = std::function<Result<SecretBytes>()>;
+// Unlocks a loaded keystore with whatever credential the caller holds (a passphrase, a key file,
+// a token, a recovery kit).
+using KeystoreUnlocker = std::function<Status(keys::Keystore*)>;
+// An unlocker that tries `source`'s secret on every slot of `type`.
+KeystoreUnlocker UnlockWithSecret(PassphraseSource source,
+                                  keys::SlotType type = keys::SlotType::kPassphrase);
+
+// A repository's keystore, found through its config and unlocked.
+struct UnlockedKeystore {
+  RepoConfig config;
+  Bytes raw_config;
+  keys::Keystore keystore;
+  std::string path;
+};
+// Reads the config in `backend`, loads the keystore of that repository from `keystore_dir`,
+// unlocks it with `unlock` and checks that it belongs to the config as stored. Errors as for
+// Repository::Open. Failed unlock attempts are recorded in the key-operation log.
+Result<UnlockedKeystore> UnlockRepositoryKeystore(storage::Backend* backend,
+                                                  const std::string& keystore_dir,
+                                                  const KeystoreUnlocker& unlock);
 
 // Computes keyed blob ids. One per thread.
 class BlobIdHasher {
@@ -126,11 +152,18 @@ class Repository {
   // kFormatVersion for a newer format; kNotFound tagged kKeystore when the keystore is missing;
   // kUnauthenticated for a wrong passphrase; kDataLoss when the config does not match the
   // keystore.
-  // `passphrase` yields the secret of a slot of `slot_type` (a passphrase, or a key file's
-  // contents).
-  static Result<std::unique_ptr<Repository>> Open(
-      std::unique_ptr<storage::Backend> backend, const std::string& keystore_dir,
-      const PassphraseSource& passphrase, keys::SlotType slot_type = keys::SlotType::kPassphrase);
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<storage::Backend> backend,
+                                                  const std::string& keystore_dir,
+                                                  const KeystoreUnlocker& unlock);
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<storage::Backend> backend,
+                                                  const std::string& keystore_dir,
+                                                  const PassphraseSource& passphrase) {
+    return Open(std::move(backend), keystore_dir, UnlockWithSecret(passphrase));
+  }
+  // Opens with a keystore already unlocked by UnlockRepositoryKeystore (which read the config
+  // from the same backend).
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<storage::Backend> backend,
+                                                  const UnlockedKeystore& unlocked);
   ~Repository();
 
   const RepoConfig& config() const { return config_; }
@@ -196,6 +229,14 @@ class Repository {
   };
   Result<LockStats> KeepPacksLocked(storage::SystemTime now, class RetentionLedger* ledger);
 
+  // Writes one index object listing `packs` under the current epoch and returns its id. The
+  // packs must already be committed. (Backups index their packs themselves; this is for
+  // maintenance such as re-encryption.)
+  Result<Id> WriteIndexObject(std::vector<IndexedPack> packs);
+  // Refuses with the reason when this repository must not be written here (its object lock
+  // cannot be kept by this storage).
+  Status CheckWritable() const { return writable_; }
+
   // Reads and authenticates a pack's header (see ReadPackHeader in pack.h).
   Result<PackHeaderInfo> ReadPackHeader(const Id& pack_id, uint64_t pack_size);
 
@@ -210,7 +251,7 @@ class Repository {
   Status FinishPack(PackWriter* writer);
   void CommitLoop();
   Status CommitPack(FinishedPack pack);
-  Status WriteIndex(std::vector<IndexedPack> packs);
+  Result<Id> WriteIndex(std::vector<IndexedPack> packs);
   Status FirstError();
   Status WritableOrError() const { return writable_; }
   void RecordError(const Status& s);

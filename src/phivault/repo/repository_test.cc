@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "phivault/base/file_util.h"
+#include "phivault/repo/rekey.h"
 #include "phivault/repo/retention.h"
 #include "phivault/storage/mem_backend.h"
 
@@ -375,6 +377,208 @@ TEST(RepositoryRetentionTest, LockedRepositoryOnStorageWithoutLocksIsReadOnly) {
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   Bytes d = Data(1000, 1);
   EXPECT_EQ((*reopened)->SaveBlob(BlobType::kData, Id(), d).status().tag(), ErrorTag::kRetention);
+  ASSERT_EQ(system(("rm -rf '" + ks + "'").c_str()), 0);
+}
+
+// --- re-encryption (rekey.h) ------------------------------------------------------------------
+
+class ReencryptTest : public RepositoryTest {
+ protected:
+  // Fills the repository: blobs in several packs and a chain of two snapshots.
+  void Fill() {
+    for (int i = 0; i < 40; ++i) {
+      Bytes d =
+          Data(i % 2 == 0 ? 300000 : 3000 + static_cast<size_t>(i), 100 + static_cast<uint64_t>(i));
+      blobs_[Save(repo_.get(), BlobType::kData, d)] = d;
+    }
+    ASSERT_TRUE(repo_->Flush().ok());
+    Snapshot a;
+    a.time_ns = 1000;
+    a.paths = {"/a"};
+    a.host = "h";
+    ASSERT_TRUE(repo_->SaveSnapshot(&a).ok());
+    Snapshot b = a;
+    b.time_ns = 2000;
+    b.parent = a.id;
+    ASSERT_TRUE(repo_->SaveSnapshot(&b).ok());
+    repo_.reset();
+    packs_before_ = Count(storage::ObjectKind::kPack);
+  }
+  std::string KeystorePath() {
+    auto config = store_.ReadAll(ConfigName());
+    return keys::KeystorePath(keystore_dir_, RepoConfig::Parse(*config)->id);
+  }
+  // Starts a re-encryption in the keystore, as `key rotate --reencrypt` does.
+  void StartReencryption() {
+    auto ks = keys::Keystore::Load(KeystorePath());
+    ASSERT_TRUE(ks.ok());
+    ASSERT_TRUE(ks->Unlock(AsBytes("s3cret phrase")).ok());
+    ASSERT_TRUE(ks->StartEpoch(/*retire_others=*/true).ok());
+    ASSERT_TRUE(ks->Save(KeystorePath()).ok());
+  }
+  Result<ReencryptStats> Run(const ReencryptOptions& options = {}) {
+    auto repo = Reopen();
+    if (!repo.ok()) return repo.status();
+    PHV_RETURN_IF_ERROR((*repo)->LoadIndex(/*adopt=*/true));
+    return Reencrypt(repo->get(), options);
+  }
+  void DropOldKeys() {
+    auto ks = keys::Keystore::Load(KeystorePath());
+    ASSERT_TRUE(ks->Unlock(AsBytes("s3cret phrase")).ok());
+    EXPECT_EQ(ks->DropRetiringEpochs(), std::vector<uint32_t>{1});
+    ASSERT_TRUE(ks->Save(KeystorePath()).ok());
+  }
+  void ExpectAllBlobsReadable() {
+    auto repo = Reopen();
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    ASSERT_TRUE((*repo)->LoadIndex(false).ok());
+    EXPECT_TRUE((*repo)->bad_indexes().empty());
+    auto reader = (*repo)->NewBlobReader();
+    for (const auto& [id, data] : blobs_) {
+      auto got = reader->Load(id, BlobType::kData);
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      EXPECT_TRUE(std::equal(got->begin(), got->end(), data.begin(), data.end()));
+    }
+  }
+
+  std::map<Id, Bytes> blobs_;
+  size_t packs_before_ = 0;
+};
+
+TEST_F(ReencryptTest, EveryObjectMovesAndTheOldKeystoreOpensNothing) {
+  Fill();
+  const Bytes old_keystore = *ReadFile(KeystorePath());
+  StartReencryption();
+  auto stats = Run();
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->epoch, 2u);
+  EXPECT_EQ(stats->packs_resealed, packs_before_);
+  EXPECT_EQ(stats->packs_already_resealed, 0u);
+  EXPECT_EQ(stats->snapshots_resealed, 2u);
+  EXPECT_EQ(Count(storage::ObjectKind::kPack), packs_before_);  // old copies removed
+  size_t checked = 0;
+  auto stale = ObjectsNotUnder(&store_, 2, &checked);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_TRUE(stale->empty());
+  EXPECT_EQ(checked, stats->objects_verified);
+  DropOldKeys();
+  ExpectAllBlobsReadable();
+
+  // The snapshot chain survives under new ids.
+  auto repo = Reopen();
+  auto snaps = (*repo)->LoadSnapshots();
+  ASSERT_TRUE(snaps.ok());
+  ASSERT_EQ(snaps->size(), 2u);
+  EXPECT_EQ((*snaps)[1].parent, (*snaps)[0].id);
+  EXPECT_EQ(stats->snapshot_ids.size(), 2u);
+  EXPECT_EQ(stats->snapshot_ids[1].second, (*snaps)[1].id);
+
+  // The saved copy of the old keystore unlocks, but its keys open no object.
+  auto old = keys::Keystore::Parse(old_keystore, "old keystore");
+  ASSERT_TRUE(old.ok());
+  ASSERT_TRUE(old->Unlock(AsBytes("s3cret phrase")).ok());
+  auto old_keys = RepoKeys::Derive(old->keys(), old->repository_id());
+  ASSERT_TRUE(old_keys.ok());
+  EpochKeyLookup lookup = [&](uint32_t e) {
+    return old_keys->EpochKey(e);
+  };
+  size_t tried = 0;
+  for (storage::ObjectKind kind : {storage::ObjectKind::kIndex, storage::ObjectKind::kSnapshot}) {
+    ASSERT_TRUE(store_
+                    .List(kind,
+                          [&](const storage::ObjectInfo& i) {
+                            auto raw = store_.ReadAll(i.name);
+                            ObjectType t = kind == storage::ObjectKind::kIndex
+                                               ? ObjectType::kIndex
+                                               : ObjectType::kSnapshot;
+                            EXPECT_FALSE(OpenBody(t, *Id::FromHex(i.name.id), *raw, lookup).ok());
+                            ++tried;
+                            return OkStatus();
+                          })
+                    .ok());
+  }
+  ASSERT_TRUE(
+      store_
+          .List(storage::ObjectKind::kPack,
+                [&](const storage::ObjectInfo& i) {
+                  EXPECT_FALSE(
+                      ReadPackHeader(&store_, *Id::FromHex(i.name.id), i.size, lookup).ok());
+                  ++tried;
+                  return OkStatus();
+                })
+          .ok());
+  EXPECT_EQ(tried, checked);
+  // The old keystore opened with the current repository sees no usable index.
+  const Bytes current = *ReadFile(KeystorePath());
+  ASSERT_TRUE(WriteFileAtomic(KeystorePath(), old_keystore, 0600).ok());
+  auto with_old = Reopen();
+  ASSERT_TRUE(with_old.ok());
+  ASSERT_TRUE((*with_old)->LoadIndex(false).ok());
+  EXPECT_EQ((*with_old)->index().blob_count(), 0u);
+  EXPECT_FALSE((*with_old)->bad_indexes().empty());
+  ASSERT_TRUE(WriteFileAtomic(KeystorePath(), current, 0600).ok());
+}
+
+TEST_F(ReencryptTest, AnInterruptedRunResumesWithoutSecondCopies) {
+  Fill();
+  ASSERT_GE(packs_before_, 3u);
+  StartReencryption();
+  ReencryptOptions stop;
+  stop.stop_after_packs = 1;
+  auto first = Run(stop);
+  EXPECT_EQ(first.status().code(), StatusCode::kCancelled);
+  // Old and new copies coexist; everything stays readable.
+  EXPECT_GT(Count(storage::ObjectKind::kPack), packs_before_);
+  ExpectAllBlobsReadable();
+
+  auto second = Run();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_GE(second->packs_already_resealed, 1u);
+  EXPECT_EQ(second->packs_resealed + second->packs_already_resealed, packs_before_);
+  EXPECT_EQ(Count(storage::ObjectKind::kPack), packs_before_);
+  EXPECT_EQ(Count(storage::ObjectKind::kSnapshot), 2u);
+  DropOldKeys();
+  ExpectAllBlobsReadable();
+}
+
+TEST_F(ReencryptTest, ADamagedPackStopsTheRunAndNothingIsRemoved) {
+  Fill();
+  StartReencryption();
+  // Flip one byte inside the first frame of some pack.
+  std::string victim;
+  ASSERT_TRUE(store_
+                  .List(storage::ObjectKind::kPack,
+                        [&](const storage::ObjectInfo& i) {
+                          if (victim.empty()) victim = i.name.id;
+                          return OkStatus();
+                        })
+                  .ok());
+  storage::ObjectName name{storage::ObjectKind::kPack, victim};
+  Bytes raw = *store_.ReadAll(name);
+  raw[kEnvelopeSize + 5] ^= 0x01;
+  ASSERT_TRUE(store_.Remove(name).ok());
+  ASSERT_TRUE(store_.Save(name, raw).ok());
+  auto stats = Run();
+  EXPECT_EQ(stats.status().code(), StatusCode::kDataLoss) << stats.status().ToString();
+  EXPECT_NE(stats.status().message().find(victim), std::string::npos);
+  // Nothing old was removed: both snapshots are still there, under epoch 1.
+  EXPECT_EQ(Count(storage::ObjectKind::kSnapshot), 2u);
+  EXPECT_GE(Count(storage::ObjectKind::kPack), packs_before_);
+}
+
+TEST(ReencryptLockTest, ObjectLockRefusesReencryption) {
+  char tmpl[] = "/tmp/phivault-repo-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string ks = tmpl;
+  storage::MemBackend lockable(true);
+  InitOptions options;
+  options.kdf = crypto::Argon2idParams{keys::kMinArgon2MemoryKib, 1, 2};
+  options.object_lock = {10, storage::RetentionMode::kCompliance};
+  auto repo =
+      Repository::Init(std::make_unique<SharedBackend>(&lockable), ks, AsBytes("pw"), options);
+  ASSERT_TRUE(repo.ok());
+  auto stats = Reencrypt(repo->get(), {});
+  EXPECT_EQ(stats.status().tag(), ErrorTag::kRetention);
   ASSERT_EQ(system(("rm -rf '" + ks + "'").c_str()), 0);
 }
 
