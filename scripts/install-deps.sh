@@ -14,6 +14,8 @@ packages=(
   # Key custody: SoftHSM2 tokens and pkcs11-tool for the PKCS#11 tests, the p11-kit header;
   # libqrencode and libpng for recovery-kit QR codes, zbarimg to read them back in tests.
   softhsm2 opensc libp11-kit-dev libqrencode-dev libpng-dev zbar-tools
+  # The local catalog (sources, backups, drills, audit checkpoints).
+  libsqlite3-dev
 )
 missing=()
 for p in "${packages[@]}"; do

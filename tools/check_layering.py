@@ -10,8 +10,8 @@ import sys
 
 LAYERS = [
     ["base"],
-    ["crypto", "chunk", "storage", "pkcs11"],
-    ["keys", "s3", "recovery"],
+    ["crypto", "chunk", "storage", "pkcs11", "catalog"],
+    ["keys", "s3", "recovery", "audit"],
     ["repo"],
     ["backup"],
     ["cli"],

@@ -109,7 +109,7 @@ done
 
 # Nothing but the repository's own objects may sit in it.
 stray=$(cd "$REPO" && find . -type f ! -path ./config -regextype posix-extended \
-  ! -regex '\./data/[0-9a-f]{2}/[0-9a-f]{64}' ! -regex '\./(index|snapshots)/[0-9a-f]{64}')
+  ! -regex '\./data/[0-9a-f]{2}/[0-9a-f]{64}' ! -regex '\./(index|snapshots|drills|audit)/[0-9a-f]{64}')
 [[ -z $stray ]] || fail "unexpected files in the repository: $stray"
 
 pass

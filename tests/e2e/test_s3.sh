@@ -46,7 +46,7 @@ s3cmd_ ls --recursive "s3://$BUCKET/" >"$T/listing" || fail "s3cmd ls failed"
 keys=$(awk '{print $4}' "$T/listing" | sed "s|^s3://$BUCKET/||")
 [[ $(wc -l <<<"$keys") -ge 4 ]] || fail "listing too short: $keys"
 while read -r k; do
-  [[ $k =~ ^clinic-a/(config|data/[0-9a-f]{2}/[0-9a-f]{64}|index/[0-9a-f]{64}|snapshots/[0-9a-f]{64})$ ]] ||
+  [[ $k =~ ^clinic-a/(config|data/[0-9a-f]{2}/[0-9a-f]{64}|(index|snapshots|drills|audit)/[0-9a-f]{64})$ ]] ||
     fail "object name reveals more than an id: $k"
 done <<<"$keys"
 grep -qiE 'visit|note|scan|dcm|patient|tiny' "$T/listing" && fail "a file name shows in the listing"

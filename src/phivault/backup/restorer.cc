@@ -115,6 +115,7 @@ Result<WalkAction> RestoreRun::PlanNode(const std::string& path, const Node& nod
       dirs_.back().node.content.clear();
       break;
     case NodeType::kFile:
+      if (options_.file_filter && !options_.file_filter(path)) break;
       if (node.links > 1) {
         auto key = std::make_pair(node.device, node.inode);
         auto [it, first] = link_groups_.try_emplace(key, files_.size());

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct RestoreOptions {
   std::vector<std::string> includes;  // absolute snapshot paths; empty: everything
   unsigned threads = 0;               // 0: two per core
   const std::atomic<bool>* cancel = nullptr;
+  // When set, a regular file is restored only if this returns true for its snapshot path
+  // (restore drills restore a sample).
+  std::function<bool(const std::string& path)> file_filter;
 };
 
 struct RestoreProgress {

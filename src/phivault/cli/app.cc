@@ -13,6 +13,7 @@
 
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
+#include "phivault/cli/evidence.h"
 #include "phivault/keys/keystore.h"
 #include "phivault/keys/token_slot.h"
 #include "phivault/s3/location.h"
@@ -336,8 +337,11 @@ Result<std::unique_ptr<repo::Repository>> OpenRepositoryAt(const Globals& g,
         },
         key_file ? keys::SlotType::kKeyFile : keys::SlotType::kPassphrase);
   }
-  PHV_ASSIGN_OR_RETURN(auto repo,
-                       repo::Repository::Open(std::move(backend), target.keystore_dir, unlock));
+  if (target.audit) NoteRepositoryIn(backend.get());
+  PHV_ASSIGN_OR_RETURN(repo::UnlockedKeystore unlocked,
+                       repo::UnlockRepositoryKeystore(backend.get(), target.keystore_dir, unlock));
+  if (target.audit) PHV_RETURN_IF_ERROR(NoteUnlocked(g, target.name, &unlocked));
+  PHV_ASSIGN_OR_RETURN(auto repo, repo::Repository::Open(std::move(backend), unlocked));
   if (load_index) PHV_RETURN_IF_ERROR(repo->LoadIndex(adopt));
   return repo;
 }
@@ -348,6 +352,7 @@ void PrintJson(const nlohmann::json& value) {
 
 int ReportError(const Globals& g, const Status& status) {
   int code = ExitCodeFor(status);
+  Audit().last_error = status;
   if (g.json) {
     PrintJson({{"error", std::string(status.message())},
                {"code", std::string(StatusCodeName(status.code()))},

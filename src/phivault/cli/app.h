@@ -60,6 +60,7 @@ struct Globals {
   std::string pkcs11_pin_file;
   std::string pkcs11_module;
   std::string cache_dir;
+  std::string state_dir;
   std::string ca_file;
   std::string log_file;
   std::string log_level = "warning";
@@ -90,6 +91,10 @@ Command AddRestoreCommand(CLI::App& app, Globals& g);
 Command AddCheckCommand(CLI::App& app, Globals& g);
 Command AddCopyCommand(CLI::App& app, Globals& g);
 Command AddKeyCommand(CLI::App& app, Globals& g);
+Command AddSourceCommand(CLI::App& app, Globals& g);
+Command AddDrillCommand(CLI::App& app, Globals& g);
+Command AddStatusCommand(CLI::App& app, Globals& g);
+Command AddAuditCommand(CLI::App& app, Globals& g);
 
 // The repository named by --repo / PHIVAULT_REPO: an absolute directory, or an S3 name
 // ("s3:https://HOST[:PORT]/BUCKET[/PREFIX]") as given. kInvalidArgument when none is given.
@@ -117,6 +122,8 @@ struct RepositoryTarget {
   std::string prompt = "enter repository passphrase: ";
   // When set, unlocks the keystore instead of the three fields above.
   repo::KeystoreUnlocker unlock;
+  // The command's audit event and checkpoint are about this repository (not so for copy --to).
+  bool audit = true;
 };
 
 // The key file of --key-file / PHIVAULT_KEY_FILE, or "".

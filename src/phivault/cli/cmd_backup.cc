@@ -4,6 +4,7 @@
 
 #include "phivault/backup/archiver.h"
 #include "phivault/cli/app.h"
+#include "phivault/cli/evidence.h"
 #include "phivault/repo/compression.h"
 
 namespace phivault::cli {
@@ -15,6 +16,7 @@ struct BackupFlags {
   std::vector<std::string> tags;
   std::string host;
   std::string compression = "default";
+  std::string source;
   bool no_cache = false;
   unsigned threads = 0;
 };
@@ -58,14 +60,29 @@ void PrintSummary(const Globals& g, const backup::BackupResult& r) {
 int RunBackup(const Globals& g, const BackupFlags& flags) {
   auto mode = repo::ParseCompressionMode(flags.compression);
   if (!mode.ok()) return ReportError(g, mode.status());
+  if (flags.paths.empty() == flags.source.empty()) {
+    return ReportError(g, InvalidArgumentError("give the paths to back up, or --source NAME"));
+  }
   auto repo = OpenRepository(g, /*load_index=*/true, /*adopt=*/true);
   if (!repo.ok()) return ReportError(g, repo.status());
   (*repo)->set_compression(*mode);
+  auto cat = OpenCatalog(g, (*repo)->config().id);
+  if (!cat.ok()) return ReportError(g, cat.status());
 
   backup::BackupOptions options;
   options.paths = flags.paths;
+  if (!flags.source.empty()) {
+    auto source = cat->FindSource(flags.source);
+    if (!source.ok()) return ReportError(g, source.status());
+    if (!*source) {
+      return ReportError(g, NotFoundError("no source named " + flags.source + " (source add)"));
+    }
+    options.paths = (*source)->paths;
+    Audit().objects.push_back("source:" + flags.source);
+  }
   options.excludes = flags.excludes;
   options.tags = flags.tags;
+  if (!flags.source.empty()) options.tags.push_back("source:" + flags.source);
   options.host = flags.host;
   options.cache_dir = g.cache_dir;
   options.use_cache = !flags.no_cache;
@@ -79,6 +96,23 @@ int RunBackup(const Globals& g, const BackupFlags& flags) {
     return archiver.Run(options);
   }();
   if (!result.ok()) return ReportError(g, result.status());
+  Audit().objects.push_back("snapshot:" + result->snapshot.id.Hex());
+  Audit().details["bytes_added"] = result->snapshot.summary.bytes_added;
+  Audit().details["files"] = result->snapshot.summary.files_new +
+                             result->snapshot.summary.files_changed +
+                             result->snapshot.summary.files_unchanged;
+  catalog::BackupRow row;
+  row.snapshot = result->snapshot.id.Hex();
+  row.source = flags.source;
+  row.time_ns = result->snapshot.time_ns;
+  row.bytes = result->snapshot.summary.total_bytes;
+  row.files = result->snapshot.summary.files_new + result->snapshot.summary.files_changed +
+              result->snapshot.summary.files_unchanged;
+  // The catalog tracks the backups of sources; a backup of ad-hoc paths belongs to none.
+  if (!row.source.empty()) {
+    Status recorded = cat->RecordBackup(row);
+    if (!recorded.ok()) return ReportError(g, recorded);
+  }
   for (const backup::UnreadableFile& f : result->unreadable) {
     std::cerr << "phivault: could not read " << f.path << ": " << f.error.message() << "\n";
   }
@@ -91,7 +125,8 @@ int RunBackup(const Globals& g, const BackupFlags& flags) {
 Command AddBackupCommand(CLI::App& app, Globals& g) {
   auto flags = std::make_shared<BackupFlags>();
   CLI::App* sub = app.add_subcommand("backup", "Back up files and directories as a new snapshot");
-  sub->add_option("paths", flags->paths, "Files and directories to back up")->required();
+  sub->add_option("paths", flags->paths, "Files and directories to back up");
+  sub->add_option("--source", flags->source, "Back up the paths of this source (source add)");
   sub->add_option("--exclude,-e", flags->excludes,
                   "Leave out paths matching this glob (a pattern with '/' matches whole paths)");
   sub->add_option("--tag", flags->tags, "Tag the snapshot (repeatable)");

@@ -20,6 +20,7 @@ int RunCopy(const Globals& g, const CopyFlags& flags) {
   auto name = NormalizeRepositoryName(flags.to);
   if (!name.ok()) return ReportError(g, name.status());
   to.name = *name;
+  to.audit = false;
   to.keystore_dir = flags.to_keystore;
   if (to.keystore_dir.empty() && Env("PHIVAULT_TO_KEYSTORE") != nullptr) {
     to.keystore_dir = Env("PHIVAULT_TO_KEYSTORE");

@@ -3,6 +3,7 @@
 
 #include "phivault/base/file_util.h"
 #include "phivault/cli/app.h"
+#include "phivault/cli/evidence.h"
 #include "phivault/keys/key_log.h"
 #include "phivault/keys/keystore.h"
 #include "phivault/s3/location.h"
@@ -56,6 +57,7 @@ int RunInit(const Globals& g, const InitFlags& flags) {
       (*repo)->keystore_path(),
       {"init", 1, "passphrase", options.slot_label, (*repo)->keys().current_epoch(), {}});
   if (!logged.ok()) return ReportError(g, logged);
+  NoteRepository((*repo)->config().id);
 
   const std::string id = (*repo)->config().id.Hex();
   const storage::RetentionPolicy& lock = (*repo)->config().object_lock;

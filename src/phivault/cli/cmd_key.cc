@@ -17,6 +17,7 @@
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
 #include "phivault/cli/app.h"
+#include "phivault/cli/evidence.h"
 #include "phivault/keys/key_log.h"
 #include "phivault/keys/keystore.h"
 #include "phivault/keys/token_slot.h"
@@ -65,7 +66,9 @@ Result<OpenKeystore> Unlock(const Globals& g, repo::KeystoreUnlocker unlock = nu
     unlock = [&g](keys::Keystore* ks) {
       return UnlockKeystore(g, ks);
     };
+  NoteRepositoryIn(backend.get());
   PHV_ASSIGN_OR_RETURN(OpenKeystore ks, repo::UnlockRepositoryKeystore(backend.get(), dir, unlock));
+  PHV_RETURN_IF_ERROR(NoteUnlocked(g, name, &ks));
   if (storage != nullptr) *storage = std::move(backend);
   return ks;
 }
@@ -84,6 +87,12 @@ crypto::Argon2idParams Kdf(const KeyFlags& flags) {
 // error too, since the record is part of the operation.
 int Finish(const Globals& g, const OpenKeystore& ks, keys::KeyEvent event) {
   Status logged = keys::AppendKeyEvent(ks.path, event);
+  // The checkpoint at the end is sealed under whatever epoch is current by then.
+  NoteEpoch(ks.keystore);
+  // The audit event of the command carries the same figures.
+  for (const auto& [k, v] : event.details.items()) Audit().details[k] = v;
+  if (event.slot) Audit().objects.push_back("slot:" + std::to_string(*event.slot));
+  if (event.epoch != 0) Audit().details["epoch"] = event.epoch;
   if (!event.outcome.ok()) return ReportError(g, event.outcome);
   if (!logged.ok()) return ReportError(g, logged);
   return kExitOk;
@@ -329,6 +338,12 @@ int RunRotate(const Globals& g, const KeyFlags& flags) {
         stats->snapshots_resealed + stats->snapshots_already_resealed;
     event.details["objects_removed"] = stats->objects_removed;
     event.details["objects_verified"] = stats->objects_verified;
+    event.details["foreign_objects"] = stats->foreign_objects.size();
+    for (const storage::ObjectName& n : stats->foreign_objects) {
+      std::cerr << "phivault: " << n.Path()
+                << " is sealed under a key epoch this keystore does not hold (written with an old "
+                   "copy of the keystore?); it cannot be read here and was left alone\n";
+    }
     // The files cache is sealed too; move it over before its old key goes away.
     std::string cache_dir = g.cache_dir.empty() ? backup::FilesCache::DefaultDir() : g.cache_dir;
     auto cache = backup::FilesCache::Load(repo->get(), cache_dir);

@@ -6,6 +6,7 @@
 #include "phivault/backup/restorer.h"
 #include "phivault/base/file_util.h"
 #include "phivault/cli/app.h"
+#include "phivault/cli/evidence.h"
 
 namespace phivault::cli {
 namespace {
@@ -28,6 +29,7 @@ int RunRestore(const Globals& g, const RestoreFlags& flags) {
   if (!repo.ok()) return ReportError(g, repo.status());
   auto snap = (*repo)->LoadNamedSnapshot(flags.snapshot);
   if (!snap.ok()) return ReportError(g, snap.status());
+  Audit().objects.push_back("snapshot:" + snap->id.Hex());
 
   backup::RestoreOptions options;
   options.target = flags.target;

@@ -6,6 +6,7 @@
 
 #include "phivault/base/log.h"
 #include "phivault/cli/app.h"
+#include "phivault/cli/evidence.h"
 
 namespace phivault::cli {
 namespace {
@@ -46,6 +47,9 @@ int Main(int argc, char** argv) {
                  "PKCS#11 module (or set PHIVAULT_PKCS11_MODULE); default for unlocking: the one "
                  "recorded in the slot");
   app.add_option("--cache-dir", g.cache_dir, "Directory for the encrypted files cache");
+  app.add_option("--state-dir", g.state_dir,
+                 "Directory for the catalog, audit trail and drill records (or set "
+                 "PHIVAULT_STATE_DIR); default ~/.local/state/phivault");
   app.add_option("--ca-file", g.ca_file,
                  "Trust only this CA certificate file for S3 endpoints (or set PHIVAULT_CA_FILE); "
                  "default: the system's trust store");
@@ -55,10 +59,11 @@ int Main(int argc, char** argv) {
   app.add_option("--log-level", g.log_level, "debug, info, warning (default), error, off");
   app.add_flag("--log-json", g.log_json, "Diagnostic log as JSON lines");
 
-  std::vector<Command> commands = {AddInitCommand(app, g),      AddBackupCommand(app, g),
-                                   AddSnapshotsCommand(app, g), AddLsCommand(app, g),
-                                   AddRestoreCommand(app, g),   AddCheckCommand(app, g),
-                                   AddCopyCommand(app, g),      AddKeyCommand(app, g)};
+  std::vector<Command> commands = {
+      AddInitCommand(app, g),  AddBackupCommand(app, g),  AddSnapshotsCommand(app, g),
+      AddLsCommand(app, g),    AddRestoreCommand(app, g), AddCheckCommand(app, g),
+      AddCopyCommand(app, g),  AddKeyCommand(app, g),     AddSourceCommand(app, g),
+      AddDrillCommand(app, g), AddStatusCommand(app, g),  AddAuditCommand(app, g)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -71,7 +76,13 @@ int Main(int argc, char** argv) {
   if (!logging.ok()) return ReportError(g, logging);
   InstallSignalHandlers();
   for (const Command& c : commands) {
-    if (c.app->parsed()) return c.run();
+    if (!c.app->parsed()) continue;
+    // The audit event names the command and its subcommand ("key rotate"), never arguments:
+    // those may hold file names.
+    std::string name = c.app->get_name();
+    for (const CLI::App* sub : c.app->get_subcommands()) name += " " + sub->get_name();
+    Audit().command = name;
+    return FinishAudit(g, c.run());
   }
   return kExitUsage;
 }

@@ -12,6 +12,7 @@
 
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
+#include "phivault/crypto/ed25519.h"
 
 namespace phivault::keys {
 namespace {
@@ -47,7 +48,8 @@ enum BundleTag : uint64_t {
   kChunkerKey = 2,
   kConfigDigest = 3,
   kEpochKey = 4,
-  kCurrentEpoch = 5
+  kCurrentEpoch = 5,
+  kSigningSeed = 6,
 };
 
 int64_t NowNs() {
@@ -126,6 +128,7 @@ SecretBytes EncodeBundle(const KeyBundle& b) {
   Bytes cur;
   Encoder(&cur).PutU32(b.current_epoch);
   enc.PutTagBytes(kCurrentEpoch, cur);
+  if (!b.signing_seed.empty()) enc.PutTagBytes(kSigningSeed, b.signing_seed.span());
   SecretBytes secret(out);
   SecureWipe(out.data(), out.size());
   return secret;
@@ -160,6 +163,13 @@ Result<KeyBundle> DecodeBundle(ByteSpan plain) {
       case kCurrentEpoch:
         b.current_epoch = r.U32Value();
         have_current = true;
+        break;
+      case kSigningSeed:
+        if (r.value().size() != crypto::kKeySize) {
+          r.Fail("malformed signing key");
+          break;
+        }
+        b.signing_seed = SecretBytes(r.value());
         break;
       default: break;
     }
@@ -204,6 +214,7 @@ Result<Keystore> Keystore::Create(const Id& repository_id, const Id& config_dige
   PHV_ASSIGN_OR_RETURN(first.key, crypto::RandomKey());
   ks.bundle_.epochs.push_back(std::move(first));
   ks.bundle_.current_epoch = 1;
+  PHV_ASSIGN_OR_RETURN(ks.bundle_.signing_seed, crypto::Ed25519NewSeed());
 
   PHV_ASSIGN_OR_RETURN(Slot slot, ks.MakePassphraseSlot(1, std::move(label), passphrase, kdf));
   ks.slot_records_.push_back(std::move(slot));
@@ -318,6 +329,13 @@ Result<uint32_t> Keystore::StartEpoch(bool retire_others) {
   bundle_.epochs.push_back(std::move(fresh));
   bundle_.current_epoch = next;
   return next;
+}
+
+Status Keystore::SetSigningSeed(SecretBytes seed) {
+  if (!unlocked()) return FailedPreconditionError("keystore is locked");
+  if (seed.size() != crypto::kKeySize) return InvalidArgumentError("a signing key has 32 bytes");
+  bundle_.signing_seed = std::move(seed);
+  return OkStatus();
 }
 
 std::vector<uint32_t> Keystore::DropRetiringEpochs() {

@@ -77,6 +77,9 @@ struct KeyBundle {
   Id config_digest;
   std::vector<EpochKey> epochs;
   uint32_t current_epoch = 0;
+  // The Ed25519 private key (32-byte seed) that signs drill records and audit checkpoints; empty
+  // until first needed (keystores made before it existed).
+  SecretBytes signing_seed;
 
   // The key of `epoch`, or nullptr if the bundle has none.
   const SecretBytes* EpochKeyFor(uint32_t epoch) const;
@@ -149,6 +152,9 @@ class Keystore {
   Result<uint32_t> StartEpoch(bool retire_others);
   // Drops the keys of the retiring epochs (the re-encryption is done); returns their numbers.
   std::vector<uint32_t> DropRetiringEpochs();
+  // Sets the signing key (an Ed25519 seed of 32 bytes). Signing keys do not rotate with epochs:
+  // auditors hold the public key, and every record signed before must keep verifying.
+  Status SetSigningSeed(SecretBytes seed);
 
   // Encodes the keystore, re-sealing the bundle and recomputing the MAC. REQUIRES: unlocked().
   Result<Bytes> Serialize() const;

@@ -91,11 +91,13 @@ void Checkpoint(const ReencryptOptions& options, std::string_view step, size_t n
 
 }  // namespace
 
-Result<std::vector<storage::ObjectName>> ObjectsNotUnder(storage::Backend* backend, uint32_t epoch,
-                                                         size_t* checked) {
+Result<std::vector<storage::ObjectName>> ObjectsNotUnder(
+    storage::Backend* backend, uint32_t epoch, size_t* checked,
+    const std::function<bool(uint32_t)>& held, std::vector<storage::ObjectName>* foreign) {
   std::vector<storage::ObjectName> names;
   for (storage::ObjectKind kind :
-       {storage::ObjectKind::kPack, storage::ObjectKind::kIndex, storage::ObjectKind::kSnapshot}) {
+       {storage::ObjectKind::kPack, storage::ObjectKind::kIndex, storage::ObjectKind::kSnapshot,
+        storage::ObjectKind::kDrill, storage::ObjectKind::kAuditCheckpoint}) {
     PHV_RETURN_IF_ERROR(backend->List(kind, [&](const storage::ObjectInfo& i) {
       names.push_back(i.name);
       return OkStatus();
@@ -107,7 +109,12 @@ Result<std::vector<storage::ObjectName>> ObjectsNotUnder(storage::Backend* backe
     PHV_RETURN_IF_ERROR(backend->ReadAt(name, 0, MutableByteSpan(header, kEnvelopeSize)));
     PHV_ASSIGN_OR_RETURN(Envelope env,
                          Envelope::Decode(ByteSpan(header, kEnvelopeSize), name.Path()));
-    if (env.epoch != epoch) stale.push_back(name);
+    if (env.epoch == epoch) continue;
+    if (foreign != nullptr && held && !held(env.epoch)) {
+      foreign->push_back(name);
+    } else {
+      stale.push_back(name);
+    }
   }
   if (checked != nullptr) *checked = names.size();
   return stale;
@@ -298,6 +305,38 @@ Result<ReencryptStats> Reencrypt(Repository* repo, const ReencryptOptions& optio
     Checkpoint(options, "remove", ++stats.objects_removed);
   }
 
+  // Records (drill records, audit checkpoints): re-sealed like snapshots; their content names
+  // them, so only the object id changes.
+  for (auto [kind, type] :
+       {std::pair{storage::ObjectKind::kDrill, ObjectType::kDrillRecord},
+        std::pair{storage::ObjectKind::kAuditCheckpoint, ObjectType::kAuditCheckpoint}}) {
+    PHV_RETURN_IF_ERROR(CheckInterrupted(options));
+    PHV_ASSIGN_OR_RETURN(std::vector<Id> ids, repo->ListRecords(kind));
+    std::map<Bytes, Id> current;
+    std::vector<std::pair<Id, Bytes>> old;
+    for (const Id& id : ids) {
+      PHV_ASSIGN_OR_RETURN(Bytes raw, backend->ReadAll({kind, id.Hex()}));
+      PHV_ASSIGN_OR_RETURN(Envelope env,
+                           Envelope::Decode(raw, storage::ObjectName{kind, id.Hex()}.Path()));
+      if (repo->epoch_keys()(env.epoch) == nullptr) continue;  // foreign: see ReencryptStats
+      PHV_ASSIGN_OR_RETURN(Bytes payload, repo->LoadRecord(type, kind, id));
+      if (env.epoch == epoch) {
+        current.emplace(std::move(payload), id);
+      } else {
+        old.emplace_back(id, std::move(payload));
+      }
+    }
+    for (const auto& [id, payload] : old) {
+      if (current.count(payload) == 0) {
+        PHV_ASSIGN_OR_RETURN(Id fresh, repo->SaveRecord(type, kind, payload));
+        current.emplace(payload, fresh);
+        stats.records_resealed++;
+      }
+      PHV_RETURN_IF_ERROR(backend->Remove({kind, id.Hex()}));
+      Checkpoint(options, "remove", ++stats.objects_removed);
+    }
+  }
+
   // --- step 4: old indexes, then old packs ---------------------------------------------------
   PHV_RETURN_IF_ERROR(CheckInterrupted(options));
   std::vector<storage::ObjectName> old_indexes;
@@ -315,7 +354,11 @@ Result<ReencryptStats> Reencrypt(Repository* repo, const ReencryptOptions& optio
   }
 
   // --- step 5: prove it -----------------------------------------------------------------------
-  PHV_ASSIGN_OR_RETURN(auto stale, ObjectsNotUnder(backend, epoch, &stats.objects_verified));
+  EpochKeyLookup keys = repo->epoch_keys();
+  PHV_ASSIGN_OR_RETURN(auto stale,
+                       ObjectsNotUnder(
+                           backend, epoch, &stats.objects_verified,
+                           [&](uint32_t e) { return keys(e) != nullptr; }, &stats.foreign_objects));
   if (!stale.empty()) {
     return FailedPreconditionError(
         std::to_string(stale.size()) + " objects are still sealed under an older epoch (first: " +

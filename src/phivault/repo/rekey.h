@@ -9,7 +9,8 @@
 //   1. every pack of an older epoch is re-sealed frame by frame (the plaintext layout, and so
 //      the index entries, stay the same; nothing is decompressed or re-chunked);
 //   2. one fresh set of index objects lists every pack of the current epoch;
-//   3. every snapshot of an older epoch is re-sealed (it gets a new id; parents are remapped);
+//   3. every snapshot of an older epoch is re-sealed (it gets a new id; parents are remapped),
+//      and so is every drill record and audit checkpoint;
 //   4. the older index objects, then the older packs, are removed;
 //   5. every remaining object's envelope is read back to prove that none of an older epoch is
 //      left.
@@ -41,8 +42,13 @@ struct ReencryptStats {
   size_t indexes_written = 0;
   size_t snapshots_resealed = 0;
   size_t snapshots_already_resealed = 0;
+  size_t records_resealed = 0;  // drill records and audit checkpoints
   size_t objects_removed = 0;
-  size_t objects_verified = 0;                  // envelopes read back in step 5
+  size_t objects_verified = 0;  // envelopes read back in step 5
+  // Objects sealed under an epoch this keystore never held (or dropped in an earlier
+  // re-encryption): written with an old copy of the keystore. Nothing here can read them, so they
+  // are left alone and named; they do not stop the retirement.
+  std::vector<storage::ObjectName> foreign_objects;
   std::vector<std::pair<Id, Id>> snapshot_ids;  // old id -> new id
 };
 
@@ -70,7 +76,11 @@ Result<ReencryptStats> Reencrypt(Repository* repo, const ReencryptOptions& optio
 // Reads the envelope of every pack, index and snapshot and returns the names of those not sealed
 // under `epoch`; `checked` receives how many were read. An object whose envelope cannot be decoded
 // is an error (kDataLoss naming it).
-Result<std::vector<storage::ObjectName>> ObjectsNotUnder(storage::Backend* backend, uint32_t epoch,
-                                                         size_t* checked);
+// With `foreign`, objects sealed under an epoch that `held` says the keystore does not hold at
+// all go there instead (see ReencryptStats::foreign_objects).
+Result<std::vector<storage::ObjectName>> ObjectsNotUnder(
+    storage::Backend* backend, uint32_t epoch, size_t* checked,
+    const std::function<bool(uint32_t)>& held = nullptr,
+    std::vector<storage::ObjectName>* foreign = nullptr);
 
 }  // namespace phivault::repo

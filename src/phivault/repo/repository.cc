@@ -398,6 +398,30 @@ std::unique_ptr<BlobReader> Repository::NewBlobReader() {
   return std::unique_ptr<BlobReader>(new BlobReader(this));
 }
 
+Result<Id> Repository::SaveRecord(ObjectType type, storage::ObjectKind kind, ByteSpan payload) {
+  PHV_RETURN_IF_ERROR(writable_);
+  PHV_ASSIGN_OR_RETURN(Id id, crypto::RandomId());
+  Envelope env{type, keys_.current_epoch(), id};
+  PHV_ASSIGN_OR_RETURN(Bytes sealed, SealBody(env, epoch_keys(), payload, /*compress=*/true));
+  PHV_RETURN_IF_ERROR(backend_->Save({kind, id.Hex()}, sealed));
+  return id;
+}
+
+Result<Bytes> Repository::LoadRecord(ObjectType type, storage::ObjectKind kind, const Id& id) {
+  PHV_ASSIGN_OR_RETURN(Bytes raw, backend_->ReadAll({kind, id.Hex()}));
+  return OpenBody(type, id, raw, epoch_keys());
+}
+
+Result<std::vector<Id>> Repository::ListRecords(storage::ObjectKind kind) {
+  std::vector<Id> ids;
+  PHV_RETURN_IF_ERROR(backend_->List(kind, [&](const storage::ObjectInfo& i) {
+    auto id = Id::FromHex(i.name.id);
+    if (id.ok()) ids.push_back(*id);
+    return OkStatus();
+  }));
+  return ids;
+}
+
 Result<Snapshot> Repository::LoadSnapshot(const Id& id) {
   PHV_ASSIGN_OR_RETURN(Bytes raw, backend_->ReadAll(SnapshotName(id)));
   PHV_ASSIGN_OR_RETURN(Bytes payload, OpenBody(ObjectType::kSnapshot, id, raw, epoch_keys()));

@@ -229,6 +229,15 @@ class Repository {
   };
   Result<LockStats> KeepPacksLocked(storage::SystemTime now, class RetentionLedger* ledger);
 
+  // --- records: small sealed objects beside the snapshots (drill records, audit checkpoints) --
+  // Seals `payload` as a new object of `type` under the current epoch, stores it as `kind`, and
+  // returns its id.
+  Result<Id> SaveRecord(ObjectType type, storage::ObjectKind kind, ByteSpan payload);
+  // Opens the record `id`. kDataLoss if it fails authentication.
+  Result<Bytes> LoadRecord(ObjectType type, storage::ObjectKind kind, const Id& id);
+  // The ids of every record of `kind`.
+  Result<std::vector<Id>> ListRecords(storage::ObjectKind kind);
+
   // Writes one index object listing `packs` under the current epoch and returns its id. The
   // packs must already be committed. (Backups index their packs themselves; this is for
   // maintenance such as re-encryption.)

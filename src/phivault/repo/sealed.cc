@@ -18,6 +18,8 @@ std::string_view ObjectTypeName(ObjectType type) {
     case ObjectType::kIndex: return "index";
     case ObjectType::kSnapshot: return "snapshot";
     case ObjectType::kFilesCache: return "files cache";
+    case ObjectType::kAuditCheckpoint: return "audit checkpoint";
+    case ObjectType::kDrillRecord: return "drill record";
     case ObjectType::kRetentionLedger: return "retention ledger";
   }
   return "object";
@@ -42,8 +44,7 @@ Result<Envelope> Envelope::Decode(ByteSpan b, std::string_view what) {
   if (b[4] != kEnvelopeVersion) {
     return DataLossError(w + ": object format version " + std::to_string(b[4]) + " unknown");
   }
-  // 6 (audit checkpoint) and 7 (drill record) are reserved for later features.
-  if (b[5] < 1 || (b[5] > 5 && b[5] != 8)) return DataLossError(w + ": unknown object type");
+  if (b[5] < 1 || b[5] > 8) return DataLossError(w + ": unknown object type");
   if (b[6] != kKeySourceEpoch) return DataLossError(w + ": unsupported key source");
   if (b[7] != 0) return DataLossError(w + ": unknown flags");
   Envelope e;

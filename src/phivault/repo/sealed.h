@@ -30,7 +30,8 @@ enum class ObjectType : uint8_t {
   kIndex = 3,
   kSnapshot = 4,
   kFilesCache = 5,
-  // 6 and 7 are reserved (audit checkpoint, drill record).
+  kAuditCheckpoint = 6,
+  kDrillRecord = 7,
   kRetentionLedger = 8,
 };
 

@@ -36,6 +36,8 @@ std::string_view DirOf(ObjectKind kind) {
     case ObjectKind::kPack: return "data/";
     case ObjectKind::kIndex: return "index/";
     case ObjectKind::kSnapshot: return "snapshots/";
+    case ObjectKind::kDrill: return "drills/";
+    case ObjectKind::kAuditCheckpoint: return "audit/";
     case ObjectKind::kConfig: return "config";
   }
   return "";

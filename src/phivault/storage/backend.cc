@@ -8,6 +8,8 @@ std::string_view ObjectKindName(ObjectKind kind) {
     case ObjectKind::kPack: return "pack";
     case ObjectKind::kIndex: return "index";
     case ObjectKind::kSnapshot: return "snapshot";
+    case ObjectKind::kDrill: return "drill record";
+    case ObjectKind::kAuditCheckpoint: return "audit checkpoint";
   }
   return "object";
 }
@@ -27,6 +29,8 @@ std::string ObjectName::Path() const {
     case ObjectKind::kPack: return "data/" + id.substr(0, 2) + "/" + id;
     case ObjectKind::kIndex: return "index/" + id;
     case ObjectKind::kSnapshot: return "snapshots/" + id;
+    case ObjectKind::kDrill: return "drills/" + id;
+    case ObjectKind::kAuditCheckpoint: return "audit/" + id;
   }
   return id;
 }

@@ -47,6 +47,8 @@ enum class ObjectKind : uint8_t {
   kPack,
   kIndex,
   kSnapshot,
+  kDrill,            // signed restore-drill records
+  kAuditCheckpoint,  // signed checkpoints of the local audit trail
 };
 
 // The name of one object. `id` is 64 lowercase hex digits, and empty for the config.

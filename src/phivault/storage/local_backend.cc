@@ -17,13 +17,15 @@ namespace {
 constexpr size_t kFdCacheSize = 64;
 constexpr size_t kWriteBufferSize = 1 << 20;
 
-const char* const kTopDirs[] = {"data", "index", "snapshots"};
+const char* const kTopDirs[] = {"data", "index", "snapshots", "drills", "audit"};
 
 std::string KindDir(ObjectKind kind) {
   switch (kind) {
     case ObjectKind::kPack: return "data";
     case ObjectKind::kIndex: return "index";
     case ObjectKind::kSnapshot: return "snapshots";
+    case ObjectKind::kDrill: return "drills";
+    case ObjectKind::kAuditCheckpoint: return "audit";
     case ObjectKind::kConfig: return "";
   }
   return "";

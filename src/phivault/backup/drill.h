@@ -1,0 +1,79 @@
+// Restore drills: the proof that a snapshot can be restored, made by restoring it.
+//
+// A drill restores a snapshot (or a sample of its files) into a private sandbox directory, then
+// reads every restored file back and checks each byte against the snapshot: every data extent
+// must hash (the keyed blob id) to the blob the snapshot names, every hole must read as zeros,
+// and nothing may follow the last extent. The restore itself already authenticates every blob
+// before writing it; the read-back proves what actually reached the disk. The sandbox is removed
+// afterwards whatever happened, so the drill leaves no plaintext behind; sandboxes that a killed
+// drill left are removed by the next one (RemoveStaleSandboxes).
+//
+// The result is measurements, not a verdict on policy: the caller turns it into a signed drill
+// record and compares the projected restore time with the RTO target.
+//
+// Thread safety: RunDrill uses the repository's thread-safe reading API from several threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "phivault/backup/restorer.h"
+#include "phivault/base/status.h"
+#include "phivault/repo/repository.h"
+#include "phivault/repo/snapshot.h"
+
+namespace phivault::backup {
+
+struct DrillOptions {
+  // The sandbox is created (0700) as a fresh directory below this one.
+  std::string sandbox_root;
+  // Percent of the snapshot's regular files to restore and verify, chosen by a hash of their path
+  // (so the same sample on every run). 100: all.
+  double sample_percent = 100;
+  unsigned threads = 0;  // 0: the restorer's default
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct DrillPhase {
+  std::string name;  // "restore", "verify", "cleanup"
+  double seconds = 0;
+};
+
+// Something that did not restore or did not match. `where` names the object (pack and blob ids,
+// byte offsets) and never a file name; `path` is the snapshot path, for the operator's terminal
+// only: it is never written to a record.
+struct DrillMismatch {
+  std::string path;
+  std::string where;
+};
+
+struct DrillOutcome {
+  uint64_t files = 0;           // regular files in the sample
+  uint64_t files_verified = 0;  // read back and matching
+  uint64_t bytes_restored = 0;
+  uint64_t bytes_verified = 0;  // read back and matching, holes included
+  std::vector<DrillMismatch> mismatches;
+  std::vector<DrillPhase> phases;
+  double restore_seconds = 0;
+  double verify_seconds = 0;
+  double total_seconds = 0;
+  // Restored and verified bytes per second over restore and verification together.
+  double throughput = 0;
+  bool passed() const { return mismatches.empty() && files_verified == files; }
+};
+
+// Runs a drill of `snapshot`. The index must be loaded. Fails outright only when the sandbox
+// cannot be made or the snapshot's tree cannot be read; every other problem is a mismatch.
+Result<DrillOutcome> RunDrill(repo::Repository* repo, const repo::Snapshot& snapshot,
+                              const DrillOptions& options);
+
+// Removes sandboxes below `sandbox_root` that earlier drills left (a drill killed with SIGKILL
+// cannot clean up); returns how many.
+Result<size_t> RemoveStaleSandboxes(const std::string& sandbox_root);
+
+// Removes the directory tree at `path` (never following symlinks). Absent: OK.
+Status RemoveTree(const std::string& path);
+
+}  // namespace phivault::backup

@@ -1,0 +1,189 @@
+#include "phivault/cli/evidence.h"
+
+#include <time.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "phivault/audit/audit_log.h"
+#include "phivault/base/file_util.h"
+#include "phivault/base/log.h"
+#include "phivault/crypto/ed25519.h"
+#include "phivault/keys/key_log.h"
+#include "phivault/repo/config.h"
+#include "phivault/repo/sealed.h"
+
+namespace phivault::cli {
+
+std::string StateDir(const Globals& g) {
+  if (!g.state_dir.empty()) return g.state_dir;
+  if (const char* env = Env("PHIVAULT_STATE_DIR")) return env;
+  const char* xdg = Env("XDG_STATE_HOME");
+  std::string base =
+      (xdg != nullptr && xdg[0] == '/') ? xdg : JoinPath(HomeDirectory(), ".local/state");
+  return JoinPath(base, "phivault");
+}
+
+std::string CatalogPath(const Globals& g, const Id& repository_id) {
+  return JoinPath(StateDir(g), repository_id.Hex() + ".catalog");
+}
+
+std::string AuditLogPath(const Globals& g, const Id& repository_id) {
+  return JoinPath(StateDir(g), repository_id.Hex() + ".audit");
+}
+
+Result<catalog::Catalog> OpenCatalog(const Globals& g, const Id& repository_id) {
+  PHV_RETURN_IF_ERROR(MakeDirs(StateDir(g), 0700));
+  PHV_ASSIGN_OR_RETURN(catalog::Catalog c, catalog::Catalog::Open(CatalogPath(g, repository_id)));
+  PHV_ASSIGN_OR_RETURN(auto id, c.Meta("repository_id"));
+  if (!id) {
+    PHV_RETURN_IF_ERROR(c.SetMeta("repository_id", repository_id.Hex()));
+  } else if (*id != repository_id.Hex()) {
+    return FailedPreconditionError("catalog " + c.path() + " belongs to repository " + *id);
+  }
+  return c;
+}
+
+Result<catalog::Catalog> OpenRepositoryCatalog(const Globals& g) {
+  PHV_ASSIGN_OR_RETURN(Id id, RepositoryIdOf(g));
+  return OpenCatalog(g, id);
+}
+
+Result<Id> RepositoryIdOf(const Globals& g) {
+  PHV_ASSIGN_OR_RETURN(std::string name, RepositoryPath(g));
+  PHV_ASSIGN_OR_RETURN(auto backend, OpenStorage(g, name, /*create=*/false));
+  auto raw = backend->ReadAll(repo::ConfigName());
+  if (raw.status().code() == StatusCode::kNotFound) {
+    return NotFoundError("no phivault repository at " + backend->Location())
+        .WithTag(ErrorTag::kRepositoryMissing);
+  }
+  PHV_RETURN_IF_ERROR(raw.status());
+  PHV_ASSIGN_OR_RETURN(repo::RepoConfig config, repo::RepoConfig::Parse(*raw));
+  NoteRepository(config.id);
+  return config.id;
+}
+
+AuditContext& Audit() {
+  static AuditContext context;
+  return context;
+}
+
+void NoteRepository(const Id& repository_id) {
+  if (!Audit().repository_id) Audit().repository_id = repository_id;
+}
+
+void NoteRepositoryIn(storage::Backend* backend) {
+  auto raw = backend->ReadAll(repo::ConfigName());
+  if (!raw.ok()) return;
+  auto config = repo::RepoConfig::Parse(*raw);
+  if (config.ok()) NoteRepository(config->id);
+}
+
+void NoteEpoch(const keys::Keystore& keystore) {
+  const SecretBytes* key = keystore.keys().EpochKeyFor(keystore.keys().current_epoch);
+  if (key == nullptr) return;
+  Audit().epoch = keystore.keys().current_epoch;
+  Audit().epoch_key = key->Clone();
+}
+
+Result<std::array<uint8_t, 32>> SigningPublicKey(const keys::Keystore& keystore) {
+  if (keystore.keys().signing_seed.empty()) {
+    return FailedPreconditionError("the keystore has no signing key yet");
+  }
+  return crypto::Ed25519PublicKey(keystore.keys().signing_seed);
+}
+
+Status NoteUnlocked(const Globals& g, const std::string& name, repo::UnlockedKeystore* unlocked) {
+  AuditContext& a = Audit();
+  if (a.repository_id && *a.repository_id != unlocked->config.id) return OkStatus();
+  a.repository_id = unlocked->config.id;
+  keys::Keystore& ks = unlocked->keystore;
+  if (ks.keys().signing_seed.empty()) {
+    // Keystores made before drill records and checkpoints existed get their key on first use.
+    PHV_ASSIGN_OR_RETURN(SecretBytes seed, crypto::Ed25519NewSeed());
+    PHV_RETURN_IF_ERROR(ks.SetSigningSeed(std::move(seed)));
+    keys::KeyEvent event{"key signing-key", std::nullopt, "", "", ks.keys().current_epoch, {}};
+    event.outcome = ks.Save(unlocked->path).WithTag(ErrorTag::kKeystore);
+    Status logged = keys::AppendKeyEvent(unlocked->path, event);
+    PHV_RETURN_IF_ERROR(event.outcome);
+    PHV_RETURN_IF_ERROR(logged);
+  }
+  a.signing_seed = ks.keys().signing_seed.Clone();
+  a.epoch = ks.keys().current_epoch;
+  a.epoch_key = ks.keys().EpochKeyFor(a.epoch)->Clone();
+  auto store = OpenStorage(g, name, /*create=*/false);
+  if (!store.ok()) return store.status();
+  if (unlocked->config.object_lock.enabled()) {
+    Status s = (*store)->EnableRetention(unlocked->config.object_lock);
+    if (!s.ok()) {
+      // Read-only here (see Repository::Open): checkpoints stay local until the next writable run.
+      PHV_LOG(kWarning, "audit checkpoints are not stored in the repository: {}", s.message());
+      return OkStatus();
+    }
+  }
+  a.store = std::move(*store);
+  return OkStatus();
+}
+
+int FinishAudit(const Globals& g, int exit_code) {
+  AuditContext& a = Audit();
+  if (!a.repository_id || a.command.empty()) return exit_code;
+  Status s = [&]() -> Status {
+    PHV_RETURN_IF_ERROR(MakeDirs(StateDir(g), 0700));
+    PHV_ASSIGN_OR_RETURN(
+        audit::AuditLog log,
+        audit::AuditLog::Open(AuditLogPath(g, *a.repository_id), *a.repository_id));
+    audit::Event event;
+    event.actor = audit::CurrentActor();
+    event.host = audit::CurrentHost();
+    event.command = a.command;
+    event.objects = a.objects;
+    event.details = a.details;
+    event.details["exit_code"] = exit_code;
+    if (exit_code != kExitOk && exit_code != kExitPartial) {
+      event.outcome = a.last_error.ok() ? Status(StatusCode::kAborted, "failed") : a.last_error;
+    }
+    PHV_RETURN_IF_ERROR(log.Append(event).status());
+    if (a.signing_seed.empty()) return OkStatus();
+    PHV_ASSIGN_OR_RETURN(audit::Checkpoint cp, log.AppendCheckpoint(a.signing_seed));
+    std::string line = cp.Encode();
+    auto cat = OpenCatalog(g, *a.repository_id);
+    if (cat.ok()) {
+      Status rc = cat->RecordCheckpoint(cp.seq, cp.time, line);
+      if (!rc.ok()) PHV_LOG(kWarning, "catalog: {}", rc.ToString());
+    }
+    if (!a.store) return OkStatus();
+    PHV_ASSIGN_OR_RETURN(Id id, crypto::RandomId());
+    repo::Envelope env{repo::ObjectType::kAuditCheckpoint, a.epoch, id};
+    const uint32_t epoch = a.epoch;
+    const SecretBytes* key = &a.epoch_key;
+    repo::EpochKeyLookup lookup = [epoch, key](uint32_t e) {
+      return e == epoch ? key : nullptr;
+    };
+    PHV_ASSIGN_OR_RETURN(Bytes sealed, repo::SealBody(env, lookup, AsBytes(line), false));
+    return a.store->Save({storage::ObjectKind::kAuditCheckpoint, id.Hex()}, sealed);
+  }();
+  if (s.ok()) return exit_code;
+  WithStderrLock(
+      [&] { std::cerr << "phivault: audit trail not written: " << s.message() << "\n"; });
+  return exit_code == kExitOk ? kExitError : exit_code;
+}
+
+Result<int64_t> ParseUtc(std::string_view text) {
+  struct tm tm = {};
+  std::string t(text);
+  const char* end = strptime(t.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (end == nullptr || *end != '\0') {
+    return InvalidArgumentError("not a UTC time like 2026-12-04T03:13:55Z: " + t);
+  }
+  return static_cast<int64_t>(timegm(&tm)) * 1'000'000'000;
+}
+
+Result<int64_t> NowNs() {
+  if (const char* now = Env("PHIVAULT_NOW")) return ParseUtc(now);
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace phivault::cli

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The audit trail (doc/format/audit-log.md):
+#   - every command on the repository appends a record (actor, host, command, object ids,
+#     outcome) and, when it unlocked the keystore, a signed checkpoint, also sealed in the
+#     repository; no file name and no secret appears in the log;
+#   - audit verify exits 0 on the untouched trail, offline too (--public-key);
+#   - editing, deleting, reordering or duplicating any record, or cutting the log mid-line, makes
+#     audit verify exit 12 and name that line; deleting or rolling back the whole log is caught
+#     against the checkpoints in the repository;
+#   - audit export writes JSON lines.
+source "$(dirname "$0")/lib.sh" "$@"
+
+export PHIVAULT_STATE_DIR=$T/state
+STATE=$PHIVAULT_STATE_DIR
+MARK=QJXZ-audit-marker-5120
+mkdir -p "$T/src"
+printf 'secret chart\n' >"$T/src/$MARK.txt"
+init_repo main
+P=("${PVR[@]}")
+expect_exit 0 "${P[@]}" backup "$T/src"
+expect_exit 0 "${P[@]}" snapshots
+expect_exit 0 "${P[@]}" restore latest --target "$T/out"
+expect_exit 0 "${P[@]}" check --read-data
+expect_exit 0 "${P[@]}" key list
+printf 'not the passphrase\n' >"$T/wrong"
+chmod 600 "$T/wrong"
+expect_exit 11 "$PV" --repo "$REPO" --keystore "$KS" --state-dir "$STATE" --password-file "$T/wrong" snapshots
+expect_exit 0 "${P[@]}" source add ehr "$T/src"
+expect_exit 0 "${P[@]}" drill
+LOG=$STATE/$REPO_ID.audit
+[[ -f $LOG && $(stat -c %a "$LOG") == 600 ]] || fail "no audit log at $LOG (mode 600)"
+
+expect_exit 0 "${P[@]}" --json audit show
+python3 - "$OUT" <<'PY' || fail "audit records: $(cat "$OUT")"
+import json, sys
+recs = json.load(open(sys.argv[1]))
+events = [r for r in recs if r["kind"] == "event"]
+cmds = [r["command"] for r in events]
+want = ["init", "backup", "snapshots", "restore", "check", "key list", "snapshots", "source add",
+        "drill"]
+assert cmds == want, cmds
+assert all(r["actor"] and r["host"] and r["time"].endswith("Z") for r in events), events
+assert events[6]["outcome"] == "failed" and events[6]["error"] == "UNAUTHENTICATED", events[6]
+assert any(o.startswith("snapshot:") for o in events[1]["objects"]), events[1]
+assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1)), recs
+assert sum(1 for r in recs if r["kind"] == "checkpoint") >= 6, recs
+PY
+grep -q -a -e "$MARK" -e "correct horse" "$LOG" && fail "a file name or the passphrase reached the audit log"
+[[ $(find "$REPO/audit" -type f | wc -l) -ge 6 ]] || fail "checkpoints should be sealed in the repository"
+
+expect_exit 0 "${P[@]}" audit verify
+expect_output_mentions "intact" "an intact trail"
+expect_exit 0 "${P[@]}" drill public-key --out "$T/pub.pem"
+expect_exit 0 "${P[@]}" audit verify --public-key "$T/pub.pem"
+expect_exit 0 "${P[@]}" audit export --output "$T/siem.jsonl"
+python3 -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$T/siem.jsonl" ||
+  fail "audit export is not JSON lines"
+
+# Tampering. Each case starts from a pristine copy and is checked offline (--public-key), which
+# stores no checkpoint in the repository; verification names the line.
+cp -a "$LOG" "$T/pristine.audit"
+n=$(wc -l <"$T/pristine.audit")
+# expect_bad LINE DESCRIPTION: audit verify fails and names LINE as the first bad record.
+expect_bad() {
+  expect_exit 12 "${P[@]}" --json audit verify --public-key "$T/pub.pem"
+  [[ $(out_json 'd["problems"][0]["line"]') == "$1" ]] ||
+    fail "$2: first problem should be line $1, got $(out_json 'd["problems"][0]')"
+  cp -a "$T/pristine.audit" "$LOG"
+}
+for line in 2 5 $((n - 1)); do
+  python3 - "$LOG" "$line" <<'PY'
+import sys
+p, i = sys.argv[1], int(sys.argv[2]) - 1
+lines = open(p).read().split("\n")
+t = lines[i]
+k = t.index('"time":"') + 8
+lines[i] = t[:k] + ("0" if t[k] != "0" else "1") + t[k + 1:]
+open(p, "w").write("\n".join(lines))
+PY
+  expect_bad "$line" "edit of line $line"
+  sed -i "${line}d" "$LOG"
+  expect_bad "$line" "deletion of line $line"
+  python3 - "$LOG" "$line" <<'PY'
+import sys
+p, i = sys.argv[1], int(sys.argv[2]) - 1
+lines = open(p).read().split("\n")
+lines[i], lines[i + 1] = lines[i + 1], lines[i]
+open(p, "w").write("\n".join(lines))
+PY
+  expect_bad "$line" "swap of lines $line and $((line + 1))"
+  sed -i "${line}p" "$LOG"
+  expect_bad "$((line + 1))" "duplicate of line $line"
+done
+# Cut in the middle of the last line.
+head -c $(($(stat -c %s "$LOG") - 20)) "$T/pristine.audit" >"$LOG"
+expect_bad "$n" "a log cut mid-line"
+# Cut after a complete record: invisible offline, caught against the repository's checkpoints.
+head -n $((n - 4)) "$T/pristine.audit" >"$LOG"
+expect_exit 0 "${P[@]}" audit verify --public-key "$T/pub.pem"
+head -n $((n - 4)) "$T/pristine.audit" >"$LOG"
+expect_exit 12 "${P[@]}" --json audit verify
+[[ $(out_json 'd["problems"][0]["what"]') == *"known from the repository is missing"* ]] ||
+  fail "a truncated log: $(out_json 'd["problems"][0]')"
+# The whole log deleted.
+rm "$LOG"
+expect_exit 12 "${P[@]}" audit verify
+expect_output_mentions "is missing" "a deleted log"
+# Rolled back to the earlier copy: the checkpoints the runs above stored in the repository no
+# longer match it. The fork stays visible for good.
+cp -a "$T/pristine.audit" "$LOG"
+expect_exit 12 "${P[@]}" --json audit verify
+[[ $(out_json 'd["problems"][0]["what"]') == *"repository"* ]] ||
+  fail "a rolled-back log: $(out_json 'd["problems"][0]')"
+log "audit trail ok"
+pass

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Restore drills (doc/format/drill-record.md):
+#   - drill --source restores the source's newest backup into a sandbox, verifies every byte,
+#     projects the restore time against the RTO, signs the record, and removes the sandbox;
+#   - the record file verifies offline with only the public key (drill verify), and fails with
+#     one changed figure, a changed signature, or another repository's key (exit 12);
+#   - a sealed copy is in the repository, nothing in the state directory or the repository holds
+#     a file name or file content in plaintext;
+#   - a repository with one flipped bit fails the drill (exit 12) and the output says where;
+#   - --sample restores a part; a sandbox a killed drill left is removed by the next drill.
+source "$(dirname "$0")/lib.sh" "$@"
+
+STATE=$T/state
+MARK=ZQXW-drill-marker-7731
+mkdir -p "$T/src/ehr/db" "$T/src/ehr/notes"
+head -c 3000000 /dev/urandom >"$T/src/ehr/db/records.db"
+for i in $(seq 1 120); do printf '%s patient %d: chart entry\n' "$MARK" "$i" >"$T/src/ehr/notes/$MARK-$i.txt"; done
+init_repo main
+P=("${PVR[@]}" --state-dir "$STATE")
+expect_exit 0 "${P[@]}" source add ehr "$T/src/ehr" --critical --rto 72h
+expect_exit 0 "${P[@]}" backup --source ehr
+
+expect_exit 0 "${P[@]}" --json drill --source ehr
+[[ $(out_json 'd["result"]') == pass ]] || fail "the drill of an intact repository should pass"
+[[ $(out_json 'd["files"] == d["files_verified"] == 121') == True ]] || fail "every file should be verified: $(cat "$OUT")"
+[[ $(out_json 'd["bytes_verified"]') -ge 3000000 ]] || fail "bytes verified too low"
+[[ $(out_json 'd["projections"][0]["source"]') == ehr ]] || fail "the critical source should be projected"
+[[ $(out_json 'd["projections"][0]["within_target"]') == True ]] || fail "a small source restores within 72h"
+[[ $(out_json '[p["name"] for p in d["phases"]]') == "['open', 'restore', 'verify', 'cleanup']" ]] ||
+  fail "phases: $(out_json 'd["phases"]')"
+out_json 'd["assumptions"]' | grep -q throughput || fail "the record should state its assumptions"
+id=$(out_json 'd["id"]')
+record=$(out_json 'd["record_file"]')
+[[ -f $record && $(stat -c %a "$record") == 600 ]] || fail "drill record file missing or not 0600"
+[[ -z $(find "$STATE/sandbox" -mindepth 1 2>/dev/null) ]] || fail "the sandbox was left behind"
+
+expect_exit 0 "${P[@]}" --json drill list
+[[ $(out_json 'd[0]["id"]') == "$id" && $(out_json 'd[0]["passed"]') == True ]] || fail "drill list"
+expect_exit 0 "${P[@]}" --json drill show "${id:0:6}"
+[[ $(out_json 'd["snapshot"]') =~ ^[0-9a-f]{64}$ ]] || fail "drill show"
+
+# Offline verification with the public key only.
+expect_exit 0 "${P[@]}" drill public-key --out "$T/pub.pem"
+grep -q "BEGIN PUBLIC KEY" "$T/pub.pem" || fail "public key is not PEM"
+mkdir "$T/auditor"
+cp "$record" "$T/auditor/record.drill"
+expect_exit 0 "$PV" drill verify "$T/auditor/record.drill" --public-key "$T/pub.pem"
+expect_output_mentions "intact" "an intact record"
+# openssl, independently, agrees with the signature.
+python3 - "$T/auditor/record.drill" "$T" <<'PY'
+import json, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")
+open(sys.argv[2] + "/rec.bin", "wb").write(lines[0])
+open(sys.argv[2] + "/sig.bin", "wb").write(bytes.fromhex(json.loads(lines[1])["signature"]))
+PY
+openssl pkeyutl -verify -pubin -inkey "$T/pub.pem" -rawin -in "$T/rec.bin" -sigfile "$T/sig.bin" >/dev/null ||
+  fail "openssl does not verify the drill record's signature"
+# One changed figure, one changed signature digit, another key: refused.
+python3 - "$T/auditor/record.drill" "$T/auditor/figure.drill" <<'PY'
+import sys
+t = open(sys.argv[1]).read()
+i = t.index('"bytes_verified":') + len('"bytes_verified":')
+d = t[i]
+t = t[:i] + ("1" if d != "1" else "2") + t[i + 1:]
+open(sys.argv[2], "w").write(t)
+PY
+expect_exit 12 "$PV" drill verify "$T/auditor/figure.drill" --public-key "$T/pub.pem"
+expect_output_mentions "does not verify" "a changed figure"
+python3 - "$T/auditor/record.drill" "$T/auditor/sig.drill" <<'PY'
+import sys
+t = open(sys.argv[1]).read()
+i = t.index('"signature":"') + len('"signature":"')
+t = t[:i] + ("0" if t[i] != "0" else "1") + t[i + 1:]
+open(sys.argv[2], "w").write(t)
+PY
+expect_exit 12 "$PV" drill verify "$T/auditor/sig.drill" --public-key "$T/pub.pem"
+init_repo other
+expect_exit 0 "${PVR[@]}" --state-dir "$T/state2" drill public-key --out "$T/other.pem"
+expect_exit 12 "$PV" drill verify "$T/auditor/record.drill" --public-key "$T/other.pem"
+use_repo main
+
+# The sealed copy in the repository, and no plaintext anywhere at rest.
+[[ $(find "$REPO/drills" -type f | wc -l) == 1 ]] || fail "the repository should hold one drill record"
+if grep -r -a -q -e "$MARK" -e "records.db" "$REPO" "$STATE" "$KS"; then
+  grep -r -a -l -e "$MARK" -e "records.db" "$REPO" "$STATE" "$KS" >&2
+  fail "a file name or content reached the repository, the state directory or the keystore"
+fi
+
+# A sample restores part of the files.
+expect_exit 0 "${P[@]}" --json drill --source ehr --sample 20
+files=$(out_json 'd["files"]')
+[[ $files -gt 0 && $files -lt 121 ]] || fail "a 20% sample verified $files of 121 files"
+
+# A sandbox left by a killed drill is removed by the next one.
+mkdir -p "$STATE/sandbox/drill-sandbox-stale1/srv"
+printf '%s\n' "$MARK" >"$STATE/sandbox/drill-sandbox-stale1/srv/leftover"
+expect_exit 0 "${P[@]}" drill --source ehr
+expect_output_mentions "removed 1 sandbox" "the stale sandbox"
+[[ ! -e $STATE/sandbox/drill-sandbox-stale1 ]] || fail "the stale sandbox is still there"
+
+# One flipped bit in a data pack: the drill fails and names the place.
+pack=$(for f in $(pack_files "$REPO"); do echo "$(stat -c %s "$f") $f"; done | sort -n | tail -1 | cut -d' ' -f2)
+python3 - "$pack" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[100] ^= 0x04
+open(p, "wb").write(b)
+PY
+expect_exit 12 "${P[@]}" drill --source ehr
+expect_output_mentions "FAIL" "the failed drill"
+expect_output_mentions "MISMATCH" "the mismatch"
+expect_output_mentions "$(basename "$pack")" "the damaged pack"
+expect_exit 0 "${P[@]}" --json drill list
+[[ $(out_json 'd[0]["passed"]') == False ]] || fail "the failed drill should be recorded as failed"
+[[ -z $(find "$STATE/sandbox" -mindepth 1 2>/dev/null) ]] || fail "the failed drill left its sandbox"
+log "drills ok"
+pass
