@@ -16,6 +16,7 @@ export PHIVAULT_REPO=$demo/repository          # the backup data
 export PHIVAULT_KEYSTORE=$demo/keys            # the keys, kept apart from the data
 export PHIVAULT_PASSWORD_FILE=$demo/passphrase
 export XDG_CACHE_HOME=$demo/cache
+export PHIVAULT_STATE_DIR=$demo/state          # catalog, audit trail, drill records
 (umask 077 && head -c 24 /dev/urandom | base64 > "$PHIVAULT_PASSWORD_FILE")
 
 # A small stand-in for a practice's file share: notes, a database-like file, images, a sparse
@@ -32,12 +33,16 @@ ln -s charts/note-1.txt "$demo/sample/latest-note"
 ln "$demo/sample/ehr-export.csv" "$demo/sample/ehr-export-link.csv"
 
 "$phivault" init
-"$phivault" backup "$demo/sample" --tag demo
+"$phivault" source add sample "$demo/sample" --critical
+"$phivault" backup --source sample --tag demo
 echo "one more note" >> "$demo/sample/charts/note-1.txt"
-"$phivault" backup "$demo/sample" --tag demo
+"$phivault" backup --source sample --tag demo
 "$phivault" snapshots
 "$phivault" restore latest --target "$demo/restored"
 diff -r --no-dereference "$demo/sample" "$demo/restored$demo/sample"
 "$phivault" check --read-data
-echo "demo: OK - backed up, restored and verified $demo/sample (repository $PHIVAULT_REPO," \
-  "keystore in $PHIVAULT_KEYSTORE)"
+"$phivault" drill --source sample
+"$phivault" status
+"$phivault" audit verify
+echo "demo: OK - backed up, restored, verified and drilled $demo/sample (repository" \
+  "$PHIVAULT_REPO, keystore in $PHIVAULT_KEYSTORE, evidence in $PHIVAULT_STATE_DIR)"

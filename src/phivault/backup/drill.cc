@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,69 +51,117 @@ struct FileToVerify {
   repo::Node node;
 };
 
-// Reads `file` back from the sandbox and compares every byte with the snapshot. Returns the
-// mismatch, if any, and adds the bytes read to `bytes`.
-std::optional<DrillMismatch> VerifyFile(int sandbox, const FileToVerify& file,
-                                        repo::BlobIdHasher* hasher, Bytes* buf, uint64_t* bytes) {
+// Checks that `file` is in the sandbox as a regular file of the snapshot's size. Its bytes were
+// read back and compared by the restore itself (RestoreOptions::read_back).
+std::optional<DrillMismatch> CheckFile(int sandbox, const FileToVerify& file) {
   const std::string rel = file.path.substr(1);
-  auto mismatch = [&](std::string where) {
-    return DrillMismatch{file.path, std::move(where)};
-  };
-  int fd = openat(sandbox, rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return mismatch("file missing from the restore: " + std::string(strerror(errno)));
-  UniqueFd owner(fd);
-  uint64_t offset = 0;
-  for (const repo::Extent& e : file.node.content) {
-    buf->resize(static_cast<size_t>(e.length));
-    Status s = PreadExact(fd, *buf, offset, "restored file");
-    if (!s.ok()) {
-      return mismatch("short file: ends before byte " + std::to_string(offset + e.length) + " of " +
-                      std::to_string(file.node.size));
-    }
-    if (e.hole) {
-      if (std::any_of(buf->begin(), buf->end(), [](uint8_t b) { return b != 0; })) {
-        return mismatch("bytes " + std::to_string(offset) + "+" + std::to_string(e.length) +
-                        " should be a hole (zeros) and are not");
-      }
-    } else {
-      auto id = hasher->Compute(repo::BlobType::kData, *buf);
-      if (!id.ok() || *id != e.blob) {
-        return mismatch("bytes " + std::to_string(offset) + "+" + std::to_string(e.length) +
-                        " do not match blob " + e.blob.Hex());
-      }
-    }
-    offset += e.length;
-    *bytes += e.length;
+  struct stat st;
+  if (fstatat(sandbox, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return DrillMismatch{file.path, "missing from the restore: " + std::string(strerror(errno))};
   }
-  uint8_t extra;
-  if (pread(fd, &extra, 1, static_cast<off_t>(offset)) != 0) {
-    return mismatch("longer than the snapshot's " + std::to_string(offset) + " bytes");
+  if (!S_ISREG(st.st_mode)) return DrillMismatch{file.path, "restored as something else"};
+  if (static_cast<uint64_t>(st.st_size) != file.node.size) {
+    return DrillMismatch{file.path, "restored with " + std::to_string(st.st_size) +
+                                        " bytes, the snapshot has " +
+                                        std::to_string(file.node.size)};
   }
   return std::nullopt;
 }
 
-int MakeWritable(const char* path, const struct stat* st, int type, struct FTW*) {
-  if (type == FTW_D) chmod(path, (st->st_mode & 07777) | S_IRWXU);
-  return 0;
+// Opens subdirectory `name` of `parent` for emptying it: never through a symlink, and opening up a
+// restored read-only directory (its snapshot mode) first.
+int OpenSubdir(int parent, const char* name) {
+  int sub = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (sub < 0 && errno == EACCES) {
+    fchmodat(parent, name, S_IRWXU, 0);
+    sub = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
+  if (sub >= 0) fchmod(sub, S_IRWXU);
+  return sub;
 }
 
-int RemoveEntry(const char* path, const struct stat*, int type, struct FTW*) {
-  int rc = (type == FTW_DP || type == FTW_D) ? rmdir(path) : unlink(path);
-  return rc == 0 || errno == ENOENT ? 0 : errno;
+// Keeps the first error.
+void KeepFirst(Status* first, Status s) {
+  if (first->ok() && !s.ok()) *first = std::move(s);
+}
+
+// Removes everything inside the open directory `dir` (which it closes), without following
+// symlinks and without a stat per entry: readdir's d_type says what each entry is.
+Status EmptyDir(int dir, const std::string& what) {
+  DIR* d = fdopendir(dir);
+  if (d == nullptr) {
+    close(dir);
+    return ErrnoToStatus(errno, "open " + what);
+  }
+  rewinddir(d);  // a dup()ed descriptor shares the position of an earlier listing
+  Status status;
+  while (struct dirent* e = readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    bool is_dir = e->d_type == DT_DIR;
+    if (e->d_type == DT_UNKNOWN) {
+      struct stat st;
+      is_dir = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    }
+    if (is_dir) {
+      int sub = OpenSubdir(dirfd(d), e->d_name);
+      if (sub < 0) {
+        KeepFirst(&status, ErrnoToStatus(errno, "open " + what + "/" + std::string(name)));
+        continue;
+      }
+      KeepFirst(&status, EmptyDir(sub, what + "/" + std::string(name)));
+    }
+    if (unlinkat(dirfd(d), e->d_name, is_dir ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT) {
+      KeepFirst(&status, ErrnoToStatus(errno, "remove " + what + "/" + std::string(name)));
+    }
+  }
+  closedir(d);
+  return status;
 }
 
 }  // namespace
 
 Status RemoveTree(const std::string& path) {
-  struct stat st;
-  if (lstat(path.c_str(), &st) != 0) {
-    return errno == ENOENT ? OkStatus() : ErrnoToStatus(errno, "stat " + path);
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return OkStatus();
+    if (errno == ENOTDIR || errno == ELOOP) {
+      return unlink(path.c_str()) == 0 ? OkStatus() : ErrnoToStatus(errno, "remove " + path);
+    }
+    return ErrnoToStatus(errno, "open " + path);
   }
-  // Restored directories may be read-only (their snapshot mode); open them up first.
-  nftw(path.c_str(), MakeWritable, 32, FTW_PHYS);
-  int rc = nftw(path.c_str(), RemoveEntry, 32, FTW_PHYS | FTW_DEPTH);
-  if (rc != 0) return ErrnoToStatus(rc > 0 ? rc : errno, "remove " + path);
-  return OkStatus();
+  UniqueFd root(fd);
+  fchmod(fd, S_IRWXU);
+  // The top level's subdirectories are emptied on two threads: unlinking is most of the cost.
+  std::vector<std::string> subdirs;
+  if (DIR* d = fdopendir(dup(fd))) {
+    while (struct dirent* e = readdir(d)) {
+      std::string_view name = e->d_name;
+      if (name != "." && name != ".." && e->d_type == DT_DIR) subdirs.emplace_back(name);
+    }
+    closedir(d);
+  }
+  std::mutex mu;
+  Status status;
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next.fetch_add(1); i < subdirs.size(); i = next.fetch_add(1)) {
+      int sub = OpenSubdir(fd, subdirs[i].c_str());
+      Status s = sub < 0 ? ErrnoToStatus(errno, "open " + path + "/" + subdirs[i])
+                         : EmptyDir(sub, path + "/" + subdirs[i]);
+      std::lock_guard<std::mutex> lock(mu);
+      KeepFirst(&status, std::move(s));
+    }
+  };
+  std::thread helper(worker);
+  worker();
+  helper.join();
+  // What is left: files, and the emptied subdirectories.
+  KeepFirst(&status, EmptyDir(dup(fd), path));
+  if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
+    KeepFirst(&status, ErrnoToStatus(errno, "remove " + path));
+  }
+  return status;
 }
 
 Result<size_t> RemoveStaleSandboxes(const std::string& sandbox_root) {
@@ -193,44 +240,24 @@ Result<DrillOutcome> RunDrill(repo::Repository* repo, const repo::Snapshot& snap
   int sandbox_fd = open(sandbox.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (sandbox_fd < 0) return ErrnoToStatus(errno, "open drill sandbox");
   UniqueFd sandbox_owner(sandbox_fd);
-  std::mutex mu;
-  std::atomic<size_t> next{0};
-  Status first_error;
-  auto worker = [&] {
-    auto hasher = repo->NewHasher();
-    if (!hasher.ok()) {
-      std::lock_guard<std::mutex> lock(mu);
-      first_error = hasher.status();
-      return;
+  for (const FileToVerify& f : files) {
+    if (options.cancel != nullptr && options.cancel->load()) break;
+    auto bad = CheckFile(sandbox_fd, f);
+    if (bad) {
+      out.mismatches.push_back(std::move(*bad));
+    } else {
+      out.files_verified++;
+      out.bytes_verified += f.node.size;
     }
-    Bytes buf;
-    for (size_t i = next.fetch_add(1); i < files.size(); i = next.fetch_add(1)) {
-      if (options.cancel != nullptr && options.cancel->load()) return;
-      uint64_t bytes = 0;
-      auto bad = VerifyFile(sandbox_fd, files[i], hasher->get(), &buf, &bytes);
-      std::lock_guard<std::mutex> lock(mu);
-      if (bad) {
-        out.mismatches.push_back(std::move(*bad));
-      } else {
-        out.files_verified++;
-        out.bytes_verified += bytes;
-      }
-    }
-    SecureWipe(buf.data(), buf.size());
-  };
-  unsigned n = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < n; ++i) threads.emplace_back(worker);
-  for (std::thread& t : threads) t.join();
-  PHV_RETURN_IF_ERROR(first_error);
+  }
   if (options.cancel != nullptr && options.cancel->load()) {
     return CancelledError("drill interrupted");
   }
   out.verify_seconds = Since(t1);
   out.phases.push_back(DrillPhase{"verify", out.verify_seconds});
   // A failed restore of a file shows up twice (not restored, then missing); keep the first.
-  std::sort(out.mismatches.begin(), out.mismatches.end(),
-            [](const DrillMismatch& a, const DrillMismatch& b) { return a.path < b.path; });
+  std::stable_sort(out.mismatches.begin(), out.mismatches.end(),
+                   [](const DrillMismatch& a, const DrillMismatch& b) { return a.path < b.path; });
   out.mismatches.erase(
       std::unique(out.mismatches.begin(), out.mismatches.end(),
                   [](const DrillMismatch& a, const DrillMismatch& b) { return a.path == b.path; }),

@@ -1,12 +1,12 @@
 // Restore drills: the proof that a snapshot can be restored, made by restoring it.
 //
-// A drill restores a snapshot (or a sample of its files) into a private sandbox directory, then
-// reads every restored file back and checks each byte against the snapshot: every data extent
-// must hash (the keyed blob id) to the blob the snapshot names, every hole must read as zeros,
-// and nothing may follow the last extent. The restore itself already authenticates every blob
-// before writing it; the read-back proves what actually reached the disk. The sandbox is removed
-// afterwards whatever happened, so the drill leaves no plaintext behind; sandboxes that a killed
-// drill left are removed by the next one (RemoveStaleSandboxes).
+// A drill restores a snapshot (or a sample of its files) into a private sandbox directory and
+// checks every byte against the snapshot: the restore authenticates each blob (AES-GCM, then its
+// keyed id) before writing it, then reads the written extent back and compares it with those
+// authenticated bytes (holes must read as zeros; RestoreOptions::read_back); afterwards every
+// sampled file must be in the sandbox as a regular file of the snapshot's size. The sandbox is
+// removed afterwards whatever happened, so the drill leaves no plaintext behind; sandboxes that a
+// killed drill left are removed by the next one (RemoveStaleSandboxes).
 //
 // The result is measurements, not a verdict on policy: the caller turns it into a signed drill
 // record and compares the projected restore time with the RTO target.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -217,13 +218,39 @@ Status RestoreRun::SetMetadata(int fd, const Node& node, bool owner_and_mode) {
   return OkStatus();
 }
 
+// Reads [offset, offset + expected.size()) of `fd` back and compares it with `expected`, or, for
+// a hole (`expected` empty), checks that `hole` bytes read as zeros.
+static Status ReadBack(int fd, uint64_t offset, ByteSpan expected, const Id& blob,
+                       uint64_t hole = 0) {
+  thread_local Bytes buf;
+  const uint64_t length = expected.empty() ? hole : expected.size();
+  for (uint64_t done = 0; done < length;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length - done, 1 << 20));
+    buf.resize(n);
+    PHV_RETURN_IF_ERROR(PreadExact(fd, buf, offset + done, "read back"));
+    const bool same = expected.empty()
+                          ? std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; })
+                          : std::memcmp(buf.data(), expected.data() + done, n) == 0;
+    if (!same) {
+      return DataLossError(
+          "read back: bytes " + std::to_string(offset + done) + "+" + std::to_string(n) +
+          " differ from " +
+          (expected.empty() ? std::string("the hole there") : "blob " + blob.Hex()));
+    }
+    done += n;
+  }
+  SecureWipe(buf.data(), buf.size());
+  return OkStatus();
+}
+
 Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file) {
   const Node& node = file.node;
   // The parent directories stay owner-only until the restore ends, so creating the file with
   // its final permissions exposes nothing while it is being written.
   const bool created_final = CreatedFinal(node);
+  const int access = options_.read_back ? O_RDWR : O_WRONLY;
   int fd =
-      openat(target_.get(), file.rel.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+      openat(target_.get(), file.rel.c_str(), access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
              created_final ? static_cast<mode_t>(node.mode) : 0600);
   if (fd < 0) {
     if (errno == EEXIST) return AlreadyExistsError("exists in the target; not overwritten");
@@ -245,7 +272,10 @@ Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file
                              " bytes, the tree says " + std::to_string(e.length));
       }
       PHV_RETURN_IF_ERROR(PwriteAll(fd, blob, offset, "file content"));
+      if (options_.read_back) PHV_RETURN_IF_ERROR(ReadBack(fd, offset, blob, e.blob));
       verified += blob.size();
+    } else if (options_.read_back) {
+      PHV_RETURN_IF_ERROR(ReadBack(fd, offset, ByteSpan(), Id(), e.length));
     }
     offset += e.length;
     progress_->bytes_done.fetch_add(e.length, std::memory_order_relaxed);

@@ -36,6 +36,10 @@ struct RestoreOptions {
   // When set, a regular file is restored only if this returns true for its snapshot path
   // (restore drills restore a sample).
   std::function<bool(const std::string& path)> file_filter;
+  // Read every extent back right after writing it and compare it with the authenticated blob
+  // still in memory (holes are read back as zeros): proves the bytes reached the file, at the cost
+  // of a read from the page cache. Restore drills use it.
+  bool read_back = false;
 };
 
 struct RestoreProgress {
