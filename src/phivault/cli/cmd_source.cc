@@ -46,7 +46,7 @@ int RunAdd(const Globals& g, const SourceFlags& f) {
     if (!d.ok()) return ReportError(g, d.status());
     *field = *d;
   }
-  s.created_ns = NowNs().value_or(0);
+  s.created_ns = WallClockNs();
   auto cat = OpenRepositoryCatalog(g);
   if (!cat.ok()) return ReportError(g, cat.status());
   Status added = cat->AddSource(s);

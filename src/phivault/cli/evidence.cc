@@ -179,11 +179,15 @@ Result<int64_t> ParseUtc(std::string_view text) {
   return static_cast<int64_t>(timegm(&tm)) * 1'000'000'000;
 }
 
-Result<int64_t> NowNs() {
-  if (const char* now = Env("PHIVAULT_NOW")) return ParseUtc(now);
+int64_t WallClockNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+Result<int64_t> NowNs() {
+  if (const char* now = Env("PHIVAULT_NOW")) return ParseUtc(now);
+  return WallClockNs();
 }
 
 }  // namespace phivault::cli

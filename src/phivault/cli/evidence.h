@@ -70,9 +70,10 @@ Result<std::array<uint8_t, 32>> SigningPublicKey(const keys::Keystore& keystore)
 // success into exit 1.
 int FinishAudit(const Globals& g, int exit_code);
 
-// The time the evidence commands take as "now": $PHIVAULT_NOW (RFC 3339, for tests and what-if
-// questions) or the clock.
+// The time `status` evaluates at: $PHIVAULT_NOW (RFC 3339, for tests and what-if questions) or
+// the clock. Evidence (drill records, verification times) always takes the clock: WallClockNs.
 Result<int64_t> NowNs();
+int64_t WallClockNs();
 // Parses "2026-12-04T03:13:55Z".
 Result<int64_t> ParseUtc(std::string_view text);
 
