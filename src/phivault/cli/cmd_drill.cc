@@ -248,7 +248,10 @@ int RunDrill(const Globals& g, const DrillFlags& flags) {
     }
     std::cout << "  record: " << JoinPath(DrillsDir(g), drill_id + ".drill") << " (signed)\n";
   }
-  if (!integrity) return kExitDataLoss;
+  if (!integrity) {
+    Audit().last_error = DataLossError("drill found mismatches");
+    return kExitDataLoss;
+  }
   return passed ? kExitOk : catalog::kExitStatusBreached;
 }
 

@@ -8,6 +8,7 @@
 #include "phivault/audit/audit_log.h"
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
+#include "phivault/catalog/status.h"
 #include "phivault/crypto/ed25519.h"
 #include "phivault/keys/key_log.h"
 #include "phivault/repo/config.h"
@@ -140,7 +141,10 @@ int FinishAudit(const Globals& g, int exit_code) {
     event.objects = a.objects;
     event.details = a.details;
     event.details["exit_code"] = exit_code;
-    if (exit_code != kExitOk && exit_code != kExitPartial) {
+    // 30 and 31 are findings (status, a drill's RTO), not failures of the command: the verdict is
+    // in the details.
+    if (exit_code != kExitOk && exit_code != kExitPartial &&
+        exit_code != catalog::kExitStatusWarning && exit_code != catalog::kExitStatusBreached) {
       event.outcome = a.last_error.ok() ? Status(StatusCode::kAborted, "failed") : a.last_error;
     }
     PHV_RETURN_IF_ERROR(log.Append(event).status());
