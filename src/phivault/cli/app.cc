@@ -331,7 +331,7 @@ Result<std::unique_ptr<repo::Repository>> OpenRepositoryAt(const Globals& g,
   if (!unlock) {
     const bool key_file = !target.key_file.empty();
     unlock = repo::UnlockWithSecret(
-        [&]() -> Result<SecretBytes> {
+        [key_file, &target]() -> Result<SecretBytes> {
           if (key_file) return keys::ReadKeyFile(target.key_file);
           return ReadPassphraseFrom(target.password_file, target.prompt, false);
         },
