@@ -217,6 +217,7 @@ Result<DrillOutcome> RunDrill(repo::Repository* repo, const repo::Snapshot& snap
   out.restore_seconds = Since(t0);
   out.phases.push_back(DrillPhase{"restore", out.restore_seconds});
   out.bytes_restored = restored.bytes;
+  out.data_bytes = restored.bytes_verified;
   for (const RestoreFailure& f : restored.failures) {
     out.mismatches.push_back(
         DrillMismatch{f.path, "not restored: " + WithoutPath(f.error, f.path)});
@@ -263,7 +264,7 @@ Result<DrillOutcome> RunDrill(repo::Repository* repo, const repo::Snapshot& snap
                   [](const DrillMismatch& a, const DrillMismatch& b) { return a.path == b.path; }),
       out.mismatches.end());
   const double busy = out.restore_seconds + out.verify_seconds;
-  out.throughput = busy > 0 ? static_cast<double>(out.bytes_verified) / busy : 0;
+  out.throughput = busy > 0 ? static_cast<double>(out.data_bytes) / busy : 0;
   sandbox_owner = UniqueFd();
   auto t2 = std::chrono::steady_clock::now();
   PHV_RETURN_IF_ERROR(cleanup.Run().WithContext("remove the drill sandbox"));

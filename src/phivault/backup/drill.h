@@ -54,12 +54,14 @@ struct DrillOutcome {
   uint64_t files_verified = 0;  // read back and matching
   uint64_t bytes_restored = 0;
   uint64_t bytes_verified = 0;  // read back and matching, holes included
+  uint64_t data_bytes = 0;      // of those, bytes of data (not holes): what took time
   std::vector<DrillMismatch> mismatches;
   std::vector<DrillPhase> phases;
   double restore_seconds = 0;
   double verify_seconds = 0;
   double total_seconds = 0;
-  // Restored and verified bytes per second over restore and verification together.
+  // Data bytes (holes excluded: they restore for free and would flatter the rate) per second
+  // over restore and verification together.
   double throughput = 0;
   bool passed() const { return mismatches.empty() && files_verified == files; }
 };

@@ -166,6 +166,7 @@ int RunDrill(const Globals& g, const DrillFlags& flags) {
       {"files_verified", outcome->files_verified},
       {"bytes_restored", outcome->bytes_restored},
       {"bytes_verified", outcome->bytes_verified},
+      {"data_bytes_restored", outcome->data_bytes},
       {"mismatches", mismatches},
       {"throughput_bytes_per_second", std::llround(rate)},
       {"projections", projections},
