@@ -1,19 +1,17 @@
 #include "phivault/audit/audit_log.h"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
 
+#include "phivault/base/provenance.h"
 #include "phivault/crypto/crypto.h"
 #include "phivault/crypto/ed25519.h"
 
@@ -33,39 +31,6 @@ const std::string kZeroHash(kHashHexSize, '0');
 // Compact, in insertion order, UTF-8 as is; invalid UTF-8 becomes U+FFFD rather than an
 // exception, so a bad byte in a host name cannot cost the record.
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// "2026-12-04T03:13:55Z" for a time in nanoseconds, rounded down to the second; "" out of range.
-std::string FormatTime(int64_t unix_ns) {
-  int64_t secs = unix_ns / 1'000'000'000 - (unix_ns % 1'000'000'000 < 0 ? 1 : 0);
-  time_t t = static_cast<time_t>(secs);
-  struct tm tm;
-  char out[64] = "";
-  if (gmtime_r(&t, &tm) == nullptr) return "";
-  if (strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return "";
-  return out;
-}
-
-// True for exactly the strings FormatTime writes: four-digit years, real dates and times.
-bool IsTimeString(std::string_view s) {
-  static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:ddZ";
-  if (s.size() != kShape.size()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    bool digit = s[i] >= '0' && s[i] <= '9';
-    if (kShape[i] == 'd' ? !digit : s[i] != kShape[i]) return false;
-  }
-  struct tm tm = {};
-  std::string copy(s);
-  const char* end = strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  if (end == nullptr || *end != '\0') return false;
-  // strptime accepts 2026-02-31; only a date that survives the round trip is real.
-  return FormatTime(static_cast<int64_t>(timegm(&tm)) * 1'000'000'000) == s;
-}
 
 bool IsLowerHex(const Json& j, size_t digits) {
   if (!j.is_string()) return false;
@@ -263,7 +228,7 @@ std::string CheckSeqAndTime(const Json& j) {
   if (!j["seq"].is_number_unsigned() || j["seq"].get<uint64_t>() == 0) {
     return "seq must be a positive integer";
   }
-  if (!j["time"].is_string() || !IsTimeString(j["time"].get_ref<const std::string&>())) {
+  if (!j["time"].is_string() || !ParseUtc(j["time"].get_ref<const std::string&>()).ok()) {
     return "time must be UTC in RFC 3339 with seconds";
   }
   return "";
@@ -481,24 +446,6 @@ Status Checkpoint::VerifySignature(const Id& repository_id, ByteSpan trusted_sig
   return s;
 }
 
-std::string CurrentActor() {
-  uid_t uid = geteuid();
-  std::string buf(16384, '\0');
-  struct passwd pw;
-  struct passwd* found = nullptr;
-  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
-      found->pw_name != nullptr && found->pw_name[0] != '\0') {
-    return found->pw_name;
-  }
-  return std::to_string(uid);
-}
-
-std::string CurrentHost() {
-  char host[256] = "";
-  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "unknown";
-  return host;
-}
-
 Result<AuditLog> AuditLog::Open(const std::string& path, const Id& repository_id) {
   UniqueFd fd(open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd.valid()) return ErrnoToStatus(errno, "open audit log " + path);
@@ -525,8 +472,8 @@ Result<uint64_t> AuditLog::Append(const Event& event) {
   }
   uint64_t seq = 0;
   Status s = AppendLine(fd_.get(), path_, [&](const Tail& tail) -> Result<std::string> {
-    std::string time = FormatTime(event.time_ns != 0 ? event.time_ns : NowNs());
-    if (!IsTimeString(time)) return InvalidArgumentError("audit event time out of range");
+    std::string time = FormatUtc(event.time_ns != 0 ? event.time_ns : WallClockNs());
+    if (!ParseUtc(time).ok()) return InvalidArgumentError("audit event time out of range");
     seq = tail.seq + 1;
     Json j;
     j["seq"] = seq;
@@ -551,7 +498,7 @@ Result<Checkpoint> AuditLog::AppendCheckpoint(const SecretBytes& signing_seed) {
   Checkpoint cp;
   Status s = AppendLine(fd_.get(), path_, [&](const Tail& tail) -> Result<std::string> {
     cp.seq = tail.seq + 1;
-    cp.time = FormatTime(NowNs());
+    cp.time = FormatUtc(WallClockNs());
     PHV_ASSIGN_OR_RETURN(cp.head, Id::FromHex(tail.record_hash));
     cp.signer = signer;
     PHV_ASSIGN_OR_RETURN(cp.signature,

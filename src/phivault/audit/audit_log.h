@@ -36,6 +36,7 @@
 #include "phivault/base/bytes.h"
 #include "phivault/base/file_util.h"
 #include "phivault/base/id.h"
+#include "phivault/base/provenance.h"
 #include "phivault/base/secret.h"
 #include "phivault/base/status.h"
 
@@ -47,8 +48,8 @@ inline constexpr size_t kMaxRecordSize = 64 * 1024;
 
 // One operation on the repository.
 struct Event {
-  std::string actor;    // the OS user name (CurrentActor()); the phivault user once users exist
-  std::string host;     // CurrentHost()
+  std::string actor;    // the OS user name (CurrentUserName()); the phivault user later
+  std::string host;     // CurrentHostName()
   std::string command;  // "backup", "restore", "key add", … (doc/format/audit-log.md)
   // Ids of the snapshots, objects or key slots concerned; never file names.
   std::vector<std::string> objects;
@@ -83,11 +84,6 @@ struct Checkpoint {
 
   friend bool operator==(const Checkpoint&, const Checkpoint&) = default;
 };
-
-// Who runs this process, for Event::actor and Event::host: the effective user's name (its number
-// if it has no name) and the host name.
-std::string CurrentActor();
-std::string CurrentHost();
 
 class AuditLog {
  public:

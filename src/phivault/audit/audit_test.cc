@@ -664,8 +664,8 @@ TEST_F(AuditLogTest, EdgeCases) {
   ASSERT_TRUE(FirstProblemOn(rewritten, 1));
   EXPECT_EQ(rewritten.problems[0].what, "the line is not in canonical form (it was rewritten)");
 
-  EXPECT_FALSE(CurrentActor().empty());
-  EXPECT_FALSE(CurrentHost().empty());
+  EXPECT_FALSE(CurrentUserName().empty());
+  EXPECT_FALSE(CurrentHostName().empty());
 }
 
 }  // namespace

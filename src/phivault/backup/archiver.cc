@@ -20,6 +20,7 @@
 #include "phivault/backup/files_cache.h"
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
+#include "phivault/base/provenance.h"
 #include "phivault/base/queue.h"
 #include "phivault/chunk/chunker.h"
 #include "phivault/repo/retention.h"
@@ -89,12 +90,6 @@ class StageTimer {
 
 int64_t ToNs(const struct timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 std::string SystemHostName() {
@@ -604,7 +599,7 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
   const auto started = std::chrono::steady_clock::now();
   BackupResult result;
   repo::Snapshot& snap = result.snapshot;
-  snap.time_ns = NowNs();
+  snap.time_ns = WallClockNs();
   snap.paths = roots;
   snap.host = options_.host.empty() ? SystemHostName() : options_.host;
   snap.uid = static_cast<uint32_t>(getuid());
@@ -677,7 +672,7 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
   sum.files_unreadable = unreadable_.size();
   sum.total_bytes = total_bytes_.load();
   snap.partial = !unreadable_.empty();
-  snap.end_time_ns = NowNs();
+  snap.end_time_ns = WallClockNs();
   // Before the snapshot exists, every object it may need is locked at least as long as it.
   PHV_RETURN_IF_ERROR(KeepRepositoryLocked(repo_, options_.cache_dir, options_.use_cache));
   PHV_RETURN_IF_ERROR(repo_->SaveSnapshot(&snap));

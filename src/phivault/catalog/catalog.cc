@@ -6,13 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <limits>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "phivault/base/file_util.h"
+#include "phivault/base/provenance.h"
 
 namespace phivault::catalog {
 namespace {
@@ -156,12 +156,6 @@ Result<int64_t> QueryInt(sqlite3* db, std::string_view sql, std::string_view wha
   PHV_ASSIGN_OR_RETURN(bool row, stmt.Step(what));
   if (!row) return InternalError("catalog: " + std::string(what) + ": no result");
   return stmt.Int(0);
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 bool IsConstraint(int rc) { return (rc & 0xff) == SQLITE_CONSTRAINT; }
@@ -387,7 +381,7 @@ Status Catalog::AddSource(const Source& s) {
   stmt.Bind(3, s.critical);
   stmt.Bind(4, s.rpo);
   stmt.Bind(5, s.rto);
-  stmt.Bind(6, s.created_ns != 0 ? s.created_ns : NowNs());
+  stmt.Bind(6, s.created_ns != 0 ? s.created_ns : WallClockNs());
   int rc = SQLITE_OK;
   Status status = stmt.Run("add source", &rc);
   if (IsConstraint(rc)) return AlreadyExistsError("source " + s.name + " exists already");

@@ -979,12 +979,5 @@ TEST(StatusTest, ToJsonHasTheFields) {
   EXPECT_EQ(pcs["reasons"][0], "no verified backup");
 }
 
-TEST(StatusTest, FormatUtc) {
-  EXPECT_EQ(FormatUtc(kNow), "2026-12-04T03:13:55Z");
-  EXPECT_EQ(FormatUtc(kNow + kNs - 1), "2026-12-04T03:13:55Z");
-  EXPECT_EQ(FormatUtc(0), "1970-01-01T00:00:00Z");
-  EXPECT_EQ(FormatUtc(-1), "1969-12-31T23:59:59Z");
-}
-
 }  // namespace
 }  // namespace phivault::catalog

@@ -1,9 +1,9 @@
 #include "phivault/catalog/status.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <limits>
+
+#include "phivault/base/provenance.h"
 
 namespace phivault::catalog {
 namespace {
@@ -253,19 +253,6 @@ nlohmann::ordered_json ToJson(const StatusReport& report) {
   j["sources"] = nlohmann::ordered_json::array();
   for (const auto& s : report.sources) j["sources"].push_back(SourceJson(s));
   return j;
-}
-
-std::string FormatUtc(int64_t ns) {
-  // Floor division, so a time before 1970 names the second it falls in.
-  int64_t secs = ns / kNsPerSecond - (ns % kNsPerSecond < 0 ? 1 : 0);
-  time_t t = static_cast<time_t>(secs);
-  struct tm tm_utc;
-  char buf[64];
-  if (gmtime_r(&t, &tm_utc) == nullptr ||
-      strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm_utc) == 0) {
-    return "(time out of range)";
-  }
-  return buf;
 }
 
 }  // namespace phivault::catalog

@@ -91,8 +91,4 @@ StatusReport Evaluate(const Policy& policy, const std::vector<Source>& sources,
 // reasons. Times are UTC strings (FormatUtc).
 nlohmann::ordered_json ToJson(const StatusReport& report);
 
-// Unix nanoseconds as "2026-12-04T03:13:55Z", truncated to the second. (repo has the same
-// function, but catalog sits below repo and may not use it.)
-std::string FormatUtc(int64_t ns);
-
 }  // namespace phivault::catalog

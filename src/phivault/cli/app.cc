@@ -337,9 +337,12 @@ Result<std::unique_ptr<repo::Repository>> OpenRepositoryAt(const Globals& g,
         },
         key_file ? keys::SlotType::kKeyFile : keys::SlotType::kPassphrase);
   }
-  if (target.audit) NoteRepositoryIn(backend.get());
+  // Noted before unlocking, so that a failed unlock is an audit event of this repository too.
+  PHV_ASSIGN_OR_RETURN(repo::StoredConfig stored, repo::ReadConfig(backend.get()));
+  if (target.audit) NoteRepository(stored.config.id);
   PHV_ASSIGN_OR_RETURN(repo::UnlockedKeystore unlocked,
-                       repo::UnlockRepositoryKeystore(backend.get(), target.keystore_dir, unlock));
+                       repo::UnlockRepositoryKeystore(backend.get(), std::move(stored),
+                                                      target.keystore_dir, unlock));
   if (target.audit) PHV_RETURN_IF_ERROR(NoteUnlocked(g, target.name, &unlocked));
   PHV_ASSIGN_OR_RETURN(auto repo, repo::Repository::Open(std::move(backend), unlocked));
   if (load_index) PHV_RETURN_IF_ERROR(repo->LoadIndex(adopt));

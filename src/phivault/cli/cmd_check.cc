@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "phivault/backup/checker.h"
+#include "phivault/base/provenance.h"
 #include "phivault/cli/app.h"
 #include "phivault/cli/evidence.h"
 

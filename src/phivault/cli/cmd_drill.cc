@@ -13,9 +13,9 @@
 #include <fstream>
 #include <iostream>
 
-#include "phivault/audit/audit_log.h"
 #include "phivault/backup/drill.h"
 #include "phivault/base/file_util.h"
+#include "phivault/base/provenance.h"
 #include "phivault/catalog/policy.h"
 #include "phivault/catalog/status.h"
 #include "phivault/cli/app.h"
@@ -24,8 +24,6 @@
 #include "phivault/repo/sealed.h"
 
 namespace phivault::cli {
-
-Result<catalog::Policy> LoadPolicy(const Globals& g, const std::string& file);
 
 namespace {
 
@@ -151,14 +149,14 @@ int RunDrill(const Globals& g, const DrillFlags& flags) {
       {"kind", kRecordKind},
       {"version", 1},
       {"id", drill_id},
-      {"operator", audit::CurrentActor()},
-      {"host", audit::CurrentHost()},
-      {"started", catalog::FormatUtc(started_ns)},
-      {"finished", catalog::FormatUtc(finished_ns)},
+      {"operator", CurrentUserName()},
+      {"host", CurrentHostName()},
+      {"started", FormatUtc(started_ns)},
+      {"finished", FormatUtc(finished_ns)},
       {"repository",
        {{"id", (*repo)->config().id.Hex()}, {"location", (*repo)->backend()->Location()}}},
       {"snapshot", snapshot->id.Hex()},
-      {"snapshot_time", catalog::FormatUtc(snapshot->time_ns)},
+      {"snapshot_time", FormatUtc(snapshot->time_ns)},
       {"source", source},
       {"sample_percent", flags.sample},
       {"phases", phases},
@@ -267,8 +265,8 @@ int RunList(const Globals& g) {
       out.push_back({{"id", d.id},
                      {"source", d.source},
                      {"snapshot", d.snapshot},
-                     {"started", catalog::FormatUtc(d.started_ns)},
-                     {"finished", catalog::FormatUtc(d.finished_ns)},
+                     {"started", FormatUtc(d.started_ns)},
+                     {"finished", FormatUtc(d.finished_ns)},
                      {"passed", d.passed},
                      {"bytes", d.bytes},
                      {"throughput", d.throughput}});
@@ -280,9 +278,8 @@ int RunList(const Globals& g) {
               "RESULT", "VERIFIED");
   for (const catalog::DrillRow& d : *drills) {
     std::printf("%-16s  %-20s  %-10s  %-8s  %-5s  %s\n", d.id.c_str(),
-                catalog::FormatUtc(d.finished_ns).c_str(), d.source.c_str(),
-                d.snapshot.substr(0, 8).c_str(), d.passed ? "pass" : "FAIL",
-                HumanBytes(d.bytes).c_str());
+                FormatUtc(d.finished_ns).c_str(), d.source.c_str(), d.snapshot.substr(0, 8).c_str(),
+                d.passed ? "pass" : "FAIL", HumanBytes(d.bytes).c_str());
   }
   return kExitOk;
 }

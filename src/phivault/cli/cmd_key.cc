@@ -16,6 +16,7 @@
 #include "phivault/backup/files_cache.h"
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
+#include "phivault/base/provenance.h"
 #include "phivault/cli/app.h"
 #include "phivault/cli/evidence.h"
 #include "phivault/keys/key_log.h"
@@ -66,8 +67,10 @@ Result<OpenKeystore> Unlock(const Globals& g, repo::KeystoreUnlocker unlock = nu
     unlock = [&g](keys::Keystore* ks) {
       return UnlockKeystore(g, ks);
     };
-  NoteRepositoryIn(backend.get());
-  PHV_ASSIGN_OR_RETURN(OpenKeystore ks, repo::UnlockRepositoryKeystore(backend.get(), dir, unlock));
+  PHV_ASSIGN_OR_RETURN(repo::StoredConfig stored, repo::ReadConfig(backend.get()));
+  NoteRepository(stored.config.id);
+  PHV_ASSIGN_OR_RETURN(OpenKeystore ks, repo::UnlockRepositoryKeystore(
+                                            backend.get(), std::move(stored), dir, unlock));
   PHV_RETURN_IF_ERROR(NoteUnlocked(g, name, &ks));
   if (storage != nullptr) *storage = std::move(backend);
   return ks;
@@ -107,7 +110,7 @@ int RunList(const Globals& g) {
       nlohmann::json slot = {{"slot", s.id},
                              {"type", TypeName(s.type)},
                              {"label", s.label},
-                             {"created", repo::FormatUtc(s.created_ns)},
+                             {"created", FormatUtc(s.created_ns)},
                              {"opened_this_time", s.id == ks->keystore.opened_slot()}};
       if (s.type == keys::SlotType::kPkcs11) {
         slot["pkcs11"] = {
@@ -146,7 +149,7 @@ int RunList(const Globals& g) {
                std::to_string(s.kit_count) + "]";
     }
     std::printf("%-5u  %-12s  %-20s  %s%s%s\n", s.id, TypeName(s.type).c_str(),
-                repo::FormatUtc(s.created_ns).c_str(), s.label.c_str(), detail.c_str(),
+                FormatUtc(s.created_ns).c_str(), s.label.c_str(), detail.c_str(),
                 s.id == ks->keystore.opened_slot() ? "  (opened now)" : "");
   }
   return kExitOk;

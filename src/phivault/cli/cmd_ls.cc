@@ -4,6 +4,7 @@
 
 #include "phivault/backup/tree_walk.h"
 #include "phivault/base/file_util.h"
+#include "phivault/base/provenance.h"
 #include "phivault/cli/app.h"
 
 namespace phivault::cli {
@@ -49,13 +50,13 @@ int RunLs(const Globals& g, const LsFlags& flags) {
                          {"mode", n.mode},
                          {"uid", n.uid},
                          {"gid", n.gid},
-                         {"mtime", repo::FormatUtc(n.mtime_sec * 1000000000 + n.mtime_nsec)}});
+                         {"mtime", FormatUtc(n.mtime_sec * 1000000000 + n.mtime_nsec)}});
         } else if (flags.long_format) {
           std::printf("%s %8s %8s %12llu %s %s%s%s\n", ModeString(n).c_str(),
                       n.user.empty() ? std::to_string(n.uid).c_str() : n.user.c_str(),
                       n.group.empty() ? std::to_string(n.gid).c_str() : n.group.c_str(),
                       static_cast<unsigned long long>(n.size),
-                      repo::FormatUtc(n.mtime_sec * 1000000000).c_str(), path.c_str(),
+                      FormatUtc(n.mtime_sec * 1000000000).c_str(), path.c_str(),
                       n.type == repo::NodeType::kSymlink ? " -> " : "", n.target.c_str());
         } else {
           std::printf("%s\n", path.c_str());

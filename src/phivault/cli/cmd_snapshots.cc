@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "phivault/base/provenance.h"
 #include "phivault/cli/app.h"
 
 namespace phivault::cli {
@@ -11,7 +12,7 @@ nlohmann::json SnapshotJson(const repo::Snapshot& s) {
   nlohmann::json paths = nlohmann::json::array();
   for (const std::string& p : s.paths) paths.push_back(PathForJson(p));
   nlohmann::json j = {{"id", s.id.Hex()},
-                      {"time", repo::FormatUtc(s.time_ns)},
+                      {"time", FormatUtc(s.time_ns)},
                       {"host", s.host},
                       {"user", s.user},
                       {"paths", paths},
@@ -50,7 +51,7 @@ int RunSnapshots(const Globals& g) {
       std::string paths;
       for (const std::string& p : s.paths) paths += (paths.empty() ? "" : " ") + p;
       std::printf("%-8s  %-20s  %-16s  %10s  %s%s\n", s.id.ShortHex().c_str(),
-                  repo::FormatUtc(s.time_ns).c_str(), s.host.c_str(),
+                  FormatUtc(s.time_ns).c_str(), s.host.c_str(),
                   HumanBytes(s.summary.total_bytes).c_str(), paths.c_str(),
                   s.partial ? " (partial)" : "");
     }

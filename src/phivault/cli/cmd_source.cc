@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "phivault/base/file_util.h"
+#include "phivault/base/provenance.h"
 #include "phivault/catalog/policy.h"
 #include "phivault/cli/app.h"
 #include "phivault/cli/evidence.h"
@@ -25,7 +26,7 @@ nlohmann::ordered_json SourceJson(const catalog::Source& s) {
   nlohmann::ordered_json j = {{"name", s.name},
                               {"paths", s.paths},
                               {"critical", s.critical},
-                              {"created", repo::FormatUtc(s.created_ns)}};
+                              {"created", FormatUtc(s.created_ns)}};
   if (s.rpo) j["rpo"] = catalog::FormatDuration(*s.rpo);
   if (s.rto) j["rto"] = catalog::FormatDuration(*s.rto);
   return j;

@@ -6,28 +6,12 @@
 #include <iostream>
 
 #include "phivault/base/file_util.h"
+#include "phivault/base/provenance.h"
 #include "phivault/catalog/status.h"
 #include "phivault/cli/app.h"
 #include "phivault/cli/evidence.h"
 
 namespace phivault::cli {
-
-// The policy: `file` if given, else $PHIVAULT_POLICY, else <state dir>/policy.json when it
-// exists, else the defaults. Warnings (a limit looser than the defaults) go to stderr.
-Result<catalog::Policy> LoadPolicy(const Globals& g, const std::string& file) {
-  std::string path = file;
-  if (path.empty() && Env("PHIVAULT_POLICY") != nullptr) path = Env("PHIVAULT_POLICY");
-  bool required = !path.empty();
-  if (path.empty()) path = JoinPath(StateDir(g), "policy.json");
-  std::vector<std::string> warnings;
-  auto policy = catalog::Policy::Load(path, &warnings);
-  if (!policy.ok() && policy.status().code() == StatusCode::kNotFound && !required) {
-    return catalog::Policy::Defaults();
-  }
-  for (const std::string& w : warnings)
-    std::cerr << "phivault: policy " << path << ": " << w << "\n";
-  return policy;
-}
 
 namespace {
 
@@ -62,7 +46,7 @@ int RunStatus(const Globals& g, const StatusFlags& flags) {
   Audit().details["overall"] = std::string(catalog::HealthName(report.overall));
   if (g.json) {
     nlohmann::ordered_json out = catalog::ToJson(report);
-    out["now"] = catalog::FormatUtc(*now);
+    out["now"] = FormatUtc(*now);
     out["policy"] = nlohmann::ordered_json::parse(policy->ToJson());
     PrintJson(out);
     return report.exit_code;
@@ -73,7 +57,7 @@ int RunStatus(const Globals& g, const StatusFlags& flags) {
   std::printf("%-20s %-9s %-22s %-9s %-10s %s\n", "SOURCE", "HEALTH", "NEWEST VERIFIED (UTC)",
               "AGE", "LAST DRILL", "PROJECTED RTO");
   for (const catalog::SourceStatus& s : report.sources) {
-    std::string newest = s.newest_verified_ns ? catalog::FormatUtc(*s.newest_verified_ns) : "none";
+    std::string newest = s.newest_verified_ns ? FormatUtc(*s.newest_verified_ns) : "none";
     std::string age = s.age ? catalog::FormatDuration(*s.age) : "-";
     std::string drill = !s.last_drill ? "never" : s.last_drill->passed ? "passed" : "FAILED";
     std::string rto = s.projected_rto ? catalog::FormatDuration(*s.projected_rto) + " / " +

@@ -1,13 +1,12 @@
 #include "phivault/cli/evidence.h"
 
-#include <time.h>
-
-#include <chrono>
 #include <iostream>
 
 #include "phivault/audit/audit_log.h"
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
+#include "phivault/base/provenance.h"
+#include "phivault/catalog/policy.h"
 #include "phivault/catalog/status.h"
 #include "phivault/crypto/ed25519.h"
 #include "phivault/keys/key_log.h"
@@ -45,6 +44,21 @@ Result<catalog::Catalog> OpenCatalog(const Globals& g, const Id& repository_id) 
   return c;
 }
 
+Result<catalog::Policy> LoadPolicy(const Globals& g, const std::string& file) {
+  std::string path = file;
+  if (path.empty() && Env("PHIVAULT_POLICY") != nullptr) path = Env("PHIVAULT_POLICY");
+  bool required = !path.empty();
+  if (path.empty()) path = JoinPath(StateDir(g), "policy.json");
+  std::vector<std::string> warnings;
+  auto policy = catalog::Policy::Load(path, &warnings);
+  if (!policy.ok() && policy.status().code() == StatusCode::kNotFound && !required) {
+    return catalog::Policy::Defaults();
+  }
+  for (const std::string& w : warnings)
+    std::cerr << "phivault: policy " << path << ": " << w << "\n";
+  return policy;
+}
+
 Result<catalog::Catalog> OpenRepositoryCatalog(const Globals& g) {
   PHV_ASSIGN_OR_RETURN(Id id, RepositoryIdOf(g));
   return OpenCatalog(g, id);
@@ -53,15 +67,9 @@ Result<catalog::Catalog> OpenRepositoryCatalog(const Globals& g) {
 Result<Id> RepositoryIdOf(const Globals& g) {
   PHV_ASSIGN_OR_RETURN(std::string name, RepositoryPath(g));
   PHV_ASSIGN_OR_RETURN(auto backend, OpenStorage(g, name, /*create=*/false));
-  auto raw = backend->ReadAll(repo::ConfigName());
-  if (raw.status().code() == StatusCode::kNotFound) {
-    return NotFoundError("no phivault repository at " + backend->Location())
-        .WithTag(ErrorTag::kRepositoryMissing);
-  }
-  PHV_RETURN_IF_ERROR(raw.status());
-  PHV_ASSIGN_OR_RETURN(repo::RepoConfig config, repo::RepoConfig::Parse(*raw));
-  NoteRepository(config.id);
-  return config.id;
+  PHV_ASSIGN_OR_RETURN(repo::StoredConfig stored, repo::ReadConfig(backend.get()));
+  NoteRepository(stored.config.id);
+  return stored.config.id;
 }
 
 AuditContext& Audit() {
@@ -73,25 +81,11 @@ void NoteRepository(const Id& repository_id) {
   if (!Audit().repository_id) Audit().repository_id = repository_id;
 }
 
-void NoteRepositoryIn(storage::Backend* backend) {
-  auto raw = backend->ReadAll(repo::ConfigName());
-  if (!raw.ok()) return;
-  auto config = repo::RepoConfig::Parse(*raw);
-  if (config.ok()) NoteRepository(config->id);
-}
-
 void NoteEpoch(const keys::Keystore& keystore) {
   const SecretBytes* key = keystore.keys().EpochKeyFor(keystore.keys().current_epoch);
   if (key == nullptr) return;
   Audit().epoch = keystore.keys().current_epoch;
   Audit().epoch_key = key->Clone();
-}
-
-Result<std::array<uint8_t, 32>> SigningPublicKey(const keys::Keystore& keystore) {
-  if (keystore.keys().signing_seed.empty()) {
-    return FailedPreconditionError("the keystore has no signing key yet");
-  }
-  return crypto::Ed25519PublicKey(keystore.keys().signing_seed);
 }
 
 Status NoteUnlocked(const Globals& g, const std::string& name, repo::UnlockedKeystore* unlocked) {
@@ -135,8 +129,8 @@ int FinishAudit(const Globals& g, int exit_code) {
         audit::AuditLog log,
         audit::AuditLog::Open(AuditLogPath(g, *a.repository_id), *a.repository_id));
     audit::Event event;
-    event.actor = audit::CurrentActor();
-    event.host = audit::CurrentHost();
+    event.actor = CurrentUserName();
+    event.host = CurrentHostName();
     event.command = a.command;
     event.objects = a.objects;
     event.details = a.details;
@@ -171,22 +165,6 @@ int FinishAudit(const Globals& g, int exit_code) {
   WithStderrLock(
       [&] { std::cerr << "phivault: audit trail not written: " << s.message() << "\n"; });
   return exit_code == kExitOk ? kExitError : exit_code;
-}
-
-Result<int64_t> ParseUtc(std::string_view text) {
-  struct tm tm = {};
-  std::string t(text);
-  const char* end = strptime(t.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  if (end == nullptr || *end != '\0') {
-    return InvalidArgumentError("not a UTC time like 2026-12-04T03:13:55Z: " + t);
-  }
-  return static_cast<int64_t>(timegm(&tm)) * 1'000'000'000;
-}
-
-int64_t WallClockNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 Result<int64_t> NowNs() {

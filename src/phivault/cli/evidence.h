@@ -21,6 +21,7 @@
 #include "phivault/base/secret.h"
 #include "phivault/base/status.h"
 #include "phivault/catalog/catalog.h"
+#include "phivault/catalog/policy.h"
 #include "phivault/cli/app.h"
 #include "phivault/repo/repository.h"
 
@@ -34,6 +35,9 @@ std::string AuditLogPath(const Globals& g, const Id& repository_id);
 Result<catalog::Catalog> OpenCatalog(const Globals& g, const Id& repository_id);
 // The catalog of the repository named by the globals (read from its config; no unlock).
 Result<catalog::Catalog> OpenRepositoryCatalog(const Globals& g);
+// The policy: `file` if given, else $PHIVAULT_POLICY, else <state dir>/policy.json when it
+// exists, else the defaults. Warnings (a limit looser than the defaults) go to stderr.
+Result<catalog::Policy> LoadPolicy(const Globals& g, const std::string& file);
 // The id in the plaintext config of the repository named by the globals (no unlock needed).
 Result<Id> RepositoryIdOf(const Globals& g);
 
@@ -54,16 +58,11 @@ AuditContext& Audit();
 
 // Records that the command works on `repository_id` (events are written for it at the end).
 void NoteRepository(const Id& repository_id);
-// The same from the config in `backend`, if it has a readable one: so that a command that fails
-// to unlock is recorded too.
-void NoteRepositoryIn(storage::Backend* backend);
 // After the keystore of repository `name` was unlocked: makes sure it has a signing key (creating
 // and saving one the first time) and keeps what a checkpoint needs.
 Status NoteUnlocked(const Globals& g, const std::string& name, repo::UnlockedKeystore* unlocked);
 // After the command changed the keystore's current epoch: seal the checkpoint under the new one.
 void NoteEpoch(const keys::Keystore& keystore);
-// The signing key's public half and PEM, from an unlocked keystore.
-Result<std::array<uint8_t, 32>> SigningPublicKey(const keys::Keystore& keystore);
 
 // Appends the command's event (and a checkpoint when the keystore was unlocked). `exit_code` is
 // the command's. Returns the exit code to use: an audit trail that cannot be written turns
@@ -73,8 +72,5 @@ int FinishAudit(const Globals& g, int exit_code);
 // The time `status` evaluates at: $PHIVAULT_NOW (RFC 3339, for tests and what-if questions) or
 // the clock. Evidence (drill records, verification times) always takes the clock: WallClockNs.
 Result<int64_t> NowNs();
-int64_t WallClockNs();
-// Parses "2026-12-04T03:13:55Z".
-Result<int64_t> ParseUtc(std::string_view text);
 
 }  // namespace phivault::cli

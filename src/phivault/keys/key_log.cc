@@ -1,17 +1,15 @@
 #include "phivault/keys/key_log.h"
 
 #include <fcntl.h>
-#include <pwd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "phivault/base/file_util.h"
+#include "phivault/base/provenance.h"
 
 namespace phivault::keys {
 
@@ -24,21 +22,10 @@ std::string KeyLogPath(const std::string& keystore_path) {
 }
 
 Status AppendKeyEvent(const std::string& keystore_path, const KeyEvent& event) {
-  auto now = std::chrono::system_clock::now();
-  time_t secs = std::chrono::system_clock::to_time_t(now);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char when[32];
-  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  char host[256] = "";
-  gethostname(host, sizeof host - 1);
-  std::string actor = std::to_string(geteuid());
-  if (struct passwd* pw = getpwuid(geteuid())) actor = pw->pw_name;
-
   nlohmann::ordered_json j;
-  j["time"] = when;
-  j["actor"] = actor;
-  j["host"] = host;
+  j["time"] = FormatUtc(WallClockNs());
+  j["actor"] = CurrentUserName();
+  j["host"] = CurrentHostName();
   j["operation"] = event.operation;
   if (event.slot) j["slot"] = *event.slot;
   if (!event.slot_type.empty()) j["slot_type"] = event.slot_type;

@@ -7,11 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <string>
 
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
+#include "phivault/base/provenance.h"
 #include "phivault/crypto/ed25519.h"
 
 namespace phivault::keys {
@@ -51,12 +51,6 @@ enum BundleTag : uint64_t {
   kCurrentEpoch = 5,
   kSigningSeed = 6,
 };
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Bytes SlotAad(const Id& repo_id, uint32_t slot_id) {
   Bytes aad;
@@ -237,7 +231,7 @@ Result<Keystore::Slot> Keystore::MakePassphraseSlot(uint32_t id, std::string lab
   slot.info.id = id;
   slot.info.type = SlotType::kPassphrase;
   slot.info.label = std::move(label);
-  slot.info.created_ns = NowNs();
+  slot.info.created_ns = WallClockNs();
   slot.info.kdf = kdf;
   PHV_ASSIGN_OR_RETURN(slot.wrapped_master,
                        SealRandomNonce(slot_key, SlotAad(repository_id_, id), master_key_.span()));
@@ -272,7 +266,7 @@ Result<uint32_t> Keystore::AddDerivedSlot(SlotInfo info, ByteSpan secret) {
   const uint32_t id = NextSlotId();
   Slot slot;
   info.id = id;
-  info.created_ns = NowNs();
+  info.created_ns = WallClockNs();
   info.kdf = {0, 0, 0};
   slot.info = std::move(info);
   Bytes salt(kSaltSize);

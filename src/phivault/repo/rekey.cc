@@ -4,6 +4,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -72,6 +73,23 @@ Result<IndexedPack> ResealPack(Repository* repo, const PackToDo& pack, const Pac
 Bytes SnapshotKey(Snapshot s) {
   s.parent.reset();
   return EncodeSnapshot(s);
+}
+
+// A single-body object (snapshot, drill record, audit checkpoint), read once: the epoch its
+// envelope names and its opened payload. With `skip_foreign`, an object sealed under an epoch the
+// keystore does not hold comes back without a payload instead of failing.
+struct SealedObject {
+  uint32_t epoch = 0;
+  std::optional<Bytes> payload;
+};
+Result<SealedObject> ReadSealed(Repository* repo, storage::ObjectKind kind, ObjectType type,
+                                const Id& id, bool skip_foreign) {
+  const storage::ObjectName name{kind, id.Hex()};
+  PHV_ASSIGN_OR_RETURN(Bytes raw, repo->backend()->ReadAll(name));
+  PHV_ASSIGN_OR_RETURN(Envelope env, Envelope::Decode(raw, name.Path()));
+  if (skip_foreign && repo->epoch_keys()(env.epoch) == nullptr) return SealedObject{env.epoch, {}};
+  PHV_ASSIGN_OR_RETURN(Bytes payload, OpenBody(type, id, raw, repo->epoch_keys()));
+  return SealedObject{env.epoch, std::move(payload)};
 }
 
 Status CheckInterrupted(const ReencryptOptions& options) {
@@ -268,10 +286,11 @@ Result<ReencryptStats> Reencrypt(Repository* repo, const ReencryptOptions& optio
   std::vector<Snapshot> old_snapshots;
   for (const storage::ObjectInfo& info : snapshot_objects) {
     PHV_ASSIGN_OR_RETURN(Id id, Id::FromHex(info.name.id));
-    PHV_ASSIGN_OR_RETURN(Bytes raw, backend->ReadAll(info.name));
-    PHV_ASSIGN_OR_RETURN(Envelope env, Envelope::Decode(raw, "snapshot " + id.Hex()));
-    PHV_ASSIGN_OR_RETURN(Snapshot snap, repo->LoadSnapshot(id));
-    if (env.epoch == epoch) {
+    PHV_ASSIGN_OR_RETURN(SealedObject object,
+                         ReadSealed(repo, storage::ObjectKind::kSnapshot, ObjectType::kSnapshot, id,
+                                    /*skip_foreign=*/false));
+    PHV_ASSIGN_OR_RETURN(Snapshot snap, DecodeSnapshot(*object.payload, id));
+    if (object.epoch == epoch) {
       current_snapshots.emplace(SnapshotKey(snap), id);
     } else {
       old_snapshots.push_back(std::move(snap));
@@ -315,15 +334,13 @@ Result<ReencryptStats> Reencrypt(Repository* repo, const ReencryptOptions& optio
     std::map<Bytes, Id> current;
     std::vector<std::pair<Id, Bytes>> old;
     for (const Id& id : ids) {
-      PHV_ASSIGN_OR_RETURN(Bytes raw, backend->ReadAll({kind, id.Hex()}));
-      PHV_ASSIGN_OR_RETURN(Envelope env,
-                           Envelope::Decode(raw, storage::ObjectName{kind, id.Hex()}.Path()));
-      if (repo->epoch_keys()(env.epoch) == nullptr) continue;  // foreign: see ReencryptStats
-      PHV_ASSIGN_OR_RETURN(Bytes payload, repo->LoadRecord(type, kind, id));
-      if (env.epoch == epoch) {
-        current.emplace(std::move(payload), id);
+      PHV_ASSIGN_OR_RETURN(SealedObject object,
+                           ReadSealed(repo, kind, type, id, /*skip_foreign=*/true));
+      if (!object.payload) continue;  // foreign: see ReencryptStats
+      if (object.epoch == epoch) {
+        current.emplace(std::move(*object.payload), id);
       } else {
-        old.emplace_back(id, std::move(payload));
+        old.emplace_back(id, std::move(*object.payload));
       }
     }
     for (const auto& [id, payload] : old) {

@@ -99,9 +99,7 @@ KeystoreUnlocker UnlockWithSecret(PassphraseSource source, keys::SlotType type) 
   };
 }
 
-Result<UnlockedKeystore> UnlockRepositoryKeystore(storage::Backend* backend,
-                                                  const std::string& keystore_dir,
-                                                  const KeystoreUnlocker& unlock) {
+Result<StoredConfig> ReadConfig(storage::Backend* backend) {
   auto raw = backend->ReadAll(ConfigName());
   if (!raw.ok()) {
     if (raw.status().code() == StatusCode::kNotFound) {
@@ -111,6 +109,20 @@ Result<UnlockedKeystore> UnlockRepositoryKeystore(storage::Backend* backend,
     return std::move(raw).status();
   }
   PHV_ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Parse(*raw));
+  return StoredConfig{std::move(config), std::move(*raw)};
+}
+
+Result<UnlockedKeystore> UnlockRepositoryKeystore(storage::Backend* backend,
+                                                  const std::string& keystore_dir,
+                                                  const KeystoreUnlocker& unlock) {
+  PHV_ASSIGN_OR_RETURN(StoredConfig stored, ReadConfig(backend));
+  return UnlockRepositoryKeystore(backend, std::move(stored), keystore_dir, unlock);
+}
+
+Result<UnlockedKeystore> UnlockRepositoryKeystore(storage::Backend* backend, StoredConfig stored,
+                                                  const std::string& keystore_dir,
+                                                  const KeystoreUnlocker& unlock) {
+  RepoConfig& config = stored.config;
   std::string path = keys::KeystorePath(keystore_dir, config.id);
   PHV_ASSIGN_OR_RETURN(keys::Keystore keystore, keys::Keystore::Load(path));
   if (keystore.repository_id() != config.id) {
@@ -129,11 +141,11 @@ Result<UnlockedKeystore> UnlockRepositoryKeystore(storage::Backend* backend,
     }
     return unlocked;
   }
-  if (crypto::Sha256(*raw) != keystore.keys().config_digest) {
+  if (crypto::Sha256(stored.raw) != keystore.keys().config_digest) {
     return DataLossError("the repository config at " + backend->Location() +
                          " does not match the keystore: it was modified or replaced");
   }
-  return UnlockedKeystore{std::move(config), std::move(*raw), std::move(keystore), std::move(path)};
+  return UnlockedKeystore{std::move(config), std::move(keystore), std::move(path)};
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Backend> backend,

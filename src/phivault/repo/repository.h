@@ -75,14 +75,26 @@ KeystoreUnlocker UnlockWithSecret(PassphraseSource source,
 // A repository's keystore, found through its config and unlocked.
 struct UnlockedKeystore {
   RepoConfig config;
-  Bytes raw_config;
   keys::Keystore keystore;
   std::string path;
 };
+// The plaintext config as stored, and its parse.
+struct StoredConfig {
+  RepoConfig config;
+  Bytes raw;
+};
+// Reads and parses the config in `backend`. kNotFound tagged kRepositoryMissing when there is
+// none; the errors of RepoConfig::Parse otherwise.
+Result<StoredConfig> ReadConfig(storage::Backend* backend);
+
 // Reads the config in `backend`, loads the keystore of that repository from `keystore_dir`,
 // unlocks it with `unlock` and checks that it belongs to the config as stored. Errors as for
 // Repository::Open. Failed unlock attempts are recorded in the key-operation log.
 Result<UnlockedKeystore> UnlockRepositoryKeystore(storage::Backend* backend,
+                                                  const std::string& keystore_dir,
+                                                  const KeystoreUnlocker& unlock);
+// The same with the config already read from `backend` (ReadConfig).
+Result<UnlockedKeystore> UnlockRepositoryKeystore(storage::Backend* backend, StoredConfig stored,
                                                   const std::string& keystore_dir,
                                                   const KeystoreUnlocker& unlock);
 

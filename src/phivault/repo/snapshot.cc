@@ -1,7 +1,5 @@
 #include "phivault/repo/snapshot.h"
 
-#include <time.h>
-
 namespace phivault::repo {
 namespace {
 constexpr uint8_t kSnapshotVersion = 1;
@@ -141,15 +139,6 @@ Result<Snapshot> DecodeSnapshot(ByteSpan payload, const Id& id) {
     return DataLossError(what + ": missing required fields");
   }
   return s;
-}
-
-std::string FormatUtc(int64_t time_ns) {
-  time_t secs = static_cast<time_t>(time_ns / 1000000000);
-  struct tm tm_utc;
-  gmtime_r(&secs, &tm_utc);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
-  return buf;
 }
 
 }  // namespace phivault::repo

@@ -49,7 +49,4 @@ Bytes EncodeSnapshot(const Snapshot& snapshot);
 // Decodes a payload; `id` becomes the result's id. kDataLoss when malformed.
 Result<Snapshot> DecodeSnapshot(ByteSpan payload, const Id& id);
 
-// Formats a UTC time as RFC 3339 with seconds ("2026-12-03T20:15:07Z").
-std::string FormatUtc(int64_t time_ns);
-
 }  // namespace phivault::repo
