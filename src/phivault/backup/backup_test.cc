@@ -1,5 +1,6 @@
 // Backup, restore and check through the libraries, on a real directory tree and a local
 // repository in a temporary directory.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 
 #include "phivault/backup/archiver.h"
 #include "phivault/backup/checker.h"
+#include "phivault/backup/drill.h"
 #include "phivault/backup/restorer.h"
 #include "phivault/base/file_util.h"
 #include "phivault/storage/local_backend.h"
@@ -75,6 +77,32 @@ class BackupTest : public ::testing::Test {
     return r.ok() ? std::move(*r) : BackupResult{};
   }
 
+  // Flips one bit in the middle of every data pack (the small tree pack is left alone); returns
+  // how many packs it changed.
+  size_t FlipABitInEveryDataPack() {
+    std::vector<std::string> packs;
+    EXPECT_TRUE(repo_->backend()
+                    ->List(storage::ObjectKind::kPack,
+                           [&](const storage::ObjectInfo& i) {
+                             packs.push_back(i.name.id);
+                             return OkStatus();
+                           })
+                    .ok());
+    auto* local = dynamic_cast<storage::LocalBackend*>(repo_->backend());
+    if (local == nullptr) return 0;
+    size_t flipped = 0;
+    for (const std::string& id : packs) {
+      std::string path = local->PathOf({storage::ObjectKind::kPack, id});
+      Bytes data = Slurp(path);
+      if (data.size() < (1u << 20)) continue;
+      data[data.size() / 2] ^= 0x10;
+      chmod(path.c_str(), 0600);
+      WriteFile(path, data);
+      ++flipped;
+    }
+    return flipped;
+  }
+
   std::string dir_;
   std::string src_;
   std::unique_ptr<repo::Repository> repo_;
@@ -99,6 +127,117 @@ TEST_F(BackupTest, RestoreReproducesTheTree) {
   char target[64] = {};
   ASSERT_EQ(readlink((out + "/link").c_str(), target, sizeof target - 1), 7);
   EXPECT_STREQ(target, "big.bin");
+}
+
+// Regular files below `dir`, recursively, as paths relative to it.
+std::vector<std::string> RegularFilesBelow(const std::string& dir, const std::string& rel = "") {
+  std::vector<std::string> out;
+  DIR* d = opendir((dir + rel).c_str());
+  if (d == nullptr) return out;
+  while (struct dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (lstat((dir + rel + "/" + name).c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      for (std::string& f : RegularFilesBelow(dir, rel + "/" + name)) out.push_back(std::move(f));
+    } else if (S_ISREG(st.st_mode)) {
+      out.push_back(rel + "/" + name);
+    }
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Entries of directory `dir`, "." and ".." not counted.
+size_t EntriesIn(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  size_t n = 0;
+  while (struct dirent* e = readdir(d))
+    n += std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..";
+  closedir(d);
+  return n;
+}
+
+TEST_F(BackupTest, ADiscardingRestoreVerifiesEachFileAndRemovesItAtOnce) {
+  ASSERT_EQ(link((src_ + "/big.bin").c_str(), (src_ + "/hard").c_str()), 0);
+  BackupResult b = Backup();
+  Restorer restorer(repo_.get());
+  RestoreOptions options;
+  options.target = dir_ + "/out";
+  options.read_back = true;
+  options.discard = true;
+  auto r = restorer.Run(b.snapshot.tree, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->failures.empty()) << r->failures[0].error.ToString();
+  EXPECT_EQ(r->files_selected, 5u);
+  EXPECT_EQ(r->files, 4u);
+  EXPECT_EQ(r->hardlinks, 1u);
+  EXPECT_EQ(r->bytes_verified, (6u << 20) + 2u);
+  // Only the hard-linked pair is left, for the caller to remove; the symlink and the directories
+  // stay too.
+  EXPECT_EQ(RegularFilesBelow(dir_ + "/out" + src_),
+            (std::vector<std::string>{"/big.bin", "/hard"}));
+  EXPECT_EQ(Slurp(dir_ + "/out" + src_ + "/hard"), Slurp(src_ + "/big.bin"));
+  struct stat st;
+  EXPECT_EQ(lstat((dir_ + "/out" + src_ + "/link").c_str(), &st), 0);
+  EXPECT_EQ(lstat((dir_ + "/out" + src_ + "/sub/deeper").c_str(), &st), 0);
+}
+
+TEST_F(BackupTest, ADrillVerifiesEveryFileAndLeavesNothingBehind) {
+  BackupResult b = Backup();
+  DrillOptions options;
+  options.sandbox_root = dir_ + "/sandboxes";
+  auto d = RunDrill(repo_.get(), b.snapshot, options);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(d->passed());
+  EXPECT_TRUE(d->mismatches.empty());
+  EXPECT_EQ(d->files, 4u);
+  EXPECT_EQ(d->files_verified, 4u);
+  EXPECT_EQ(d->data_bytes, (6u << 20) + 2u);
+  ASSERT_EQ(d->phases.size(), 2u);
+  EXPECT_EQ(d->phases[0].name, "restore");
+  EXPECT_EQ(d->phases[1].name, "cleanup");
+  EXPECT_GT(d->throughput, 0);
+  EXPECT_EQ(EntriesIn(options.sandbox_root), 0u) << "the sandbox was left behind";
+}
+
+TEST_F(BackupTest, ADrillOfADamagedRepositoryFailsAndStillRemovesItsSandbox) {
+  BackupResult b = Backup();
+  ASSERT_GT(FlipABitInEveryDataPack(), 0u);
+  DrillOptions options;
+  options.sandbox_root = dir_ + "/sandboxes";
+  auto d = RunDrill(repo_.get(), b.snapshot, options);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_FALSE(d->passed());
+  ASSERT_FALSE(d->mismatches.empty());
+  EXPECT_LT(d->files_verified, 4u);
+  // The record's text names the object, never the file.
+  for (const DrillMismatch& m : d->mismatches) {
+    EXPECT_EQ(m.where.find("big.bin"), std::string::npos) << m.where;
+    EXPECT_EQ(m.where.find("copy.bin"), std::string::npos) << m.where;
+  }
+  EXPECT_EQ(EntriesIn(options.sandbox_root), 0u) << "the sandbox was left behind";
+}
+
+TEST_F(BackupTest, RemoveTreeEmptiesReadOnlyDirectoriesAndNeverFollowsSymlinks) {
+  const std::string tree = dir_ + "/tree";
+  ASSERT_TRUE(MakeDirs(tree + "/a/b/c", 0755).ok());
+  ASSERT_TRUE(MakeDirs(tree + "/d", 0755).ok());
+  WriteFile(tree + "/top", Bytes{'x'});
+  WriteFile(tree + "/a/b/c/deep", Bytes{'y'});
+  ASSERT_EQ(symlink(src_.c_str(), (tree + "/a/to-src").c_str()), 0);
+  ASSERT_EQ(symlink((src_ + "/small.txt").c_str(), (tree + "/d/to-file").c_str()), 0);
+  ASSERT_EQ(chmod((tree + "/a/b/c").c_str(), 0500), 0);
+  ASSERT_EQ(chmod((tree + "/a/b").c_str(), 0), 0);
+  ASSERT_TRUE(RemoveTree(tree).ok());
+  struct stat st;
+  EXPECT_NE(lstat(tree.c_str(), &st), 0);
+  EXPECT_EQ(Slurp(src_ + "/small.txt"), (Bytes{'h', 'i'})) << "a symlink's target was removed";
+  EXPECT_EQ(RegularFilesBelow(src_).size(), 4u);
+  EXPECT_TRUE(RemoveTree(tree).ok()) << "an absent tree is not an error";
 }
 
 TEST_F(BackupTest, DuplicateContentIsStoredOnce) {
@@ -127,27 +266,7 @@ TEST_F(BackupTest, CheckFindsAFlippedBitAndRestoreRefusesTheFile) {
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(ok->problems.empty());
 
-  // Flip one bit in the middle of every data pack.
-  std::vector<std::string> packs;
-  ASSERT_TRUE(repo_->backend()
-                  ->List(storage::ObjectKind::kPack,
-                         [&](const storage::ObjectInfo& i) {
-                           packs.push_back(i.name.id);
-                           return OkStatus();
-                         })
-                  .ok());
-  auto* local = dynamic_cast<storage::LocalBackend*>(repo_->backend());
-  ASSERT_NE(local, nullptr);
-  size_t flipped = 0;
-  for (const std::string& id : packs) {
-    std::string path = local->PathOf({storage::ObjectKind::kPack, id});
-    Bytes data = Slurp(path);
-    if (data.size() < (1u << 20)) continue;  // leave the tree pack alone
-    data[data.size() / 2] ^= 0x10;
-    chmod(path.c_str(), 0600);
-    WriteFile(path, data);
-    ++flipped;
-  }
+  const size_t flipped = FlipABitInEveryDataPack();
   ASSERT_GT(flipped, 0u);
 
   Checker checker(repo_.get());

@@ -6,13 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <mutex>
-#include <optional>
 #include <thread>
 
-#include "phivault/backup/tree_walk.h"
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
 #include "phivault/crypto/crypto.h"
@@ -46,81 +45,36 @@ std::string WithoutPath(const Status& s, const std::string& path) {
   return text;
 }
 
-struct FileToVerify {
-  std::string path;  // snapshot path
-  repo::Node node;
-};
-
-// Checks that `file` is in the sandbox as a regular file of the snapshot's size. Its bytes were
-// read back and compared by the restore itself (RestoreOptions::read_back).
-std::optional<DrillMismatch> CheckFile(int sandbox, const FileToVerify& file) {
-  const std::string rel = file.path.substr(1);
-  struct stat st;
-  if (fstatat(sandbox, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return DrillMismatch{file.path, "missing from the restore: " + std::string(strerror(errno))};
+// Opens directory `rel` (relative to `root`) for emptying it: never through a symlink, and
+// opening up a restored read-only directory (its snapshot mode) first.
+int OpenForEmptying(int root, const std::string& rel) {
+  const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int dir = openat(root, rel.c_str(), flags);
+  if (dir < 0 && errno == EACCES) {
+    fchmodat(root, rel.c_str(), S_IRWXU, 0);
+    dir = openat(root, rel.c_str(), flags);
   }
-  if (!S_ISREG(st.st_mode)) return DrillMismatch{file.path, "restored as something else"};
-  if (static_cast<uint64_t>(st.st_size) != file.node.size) {
-    return DrillMismatch{file.path, "restored with " + std::to_string(st.st_size) +
-                                        " bytes, the snapshot has " +
-                                        std::to_string(file.node.size)};
-  }
-  return std::nullopt;
+  if (dir >= 0) fchmod(dir, S_IRWXU);
+  return dir;
 }
 
-// Opens subdirectory `name` of `parent` for emptying it: never through a symlink, and opening up a
-// restored read-only directory (its snapshot mode) first.
-int OpenSubdir(int parent, const char* name) {
-  int sub = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (sub < 0 && errno == EACCES) {
-    fchmodat(parent, name, S_IRWXU, 0);
-    sub = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  }
-  if (sub >= 0) fchmod(sub, S_IRWXU);
-  return sub;
-}
-
-// Keeps the first error.
-void KeepFirst(Status* first, Status s) {
-  if (first->ok() && !s.ok()) *first = std::move(s);
-}
-
-// Removes everything inside the open directory `dir` (which it closes), without following
-// symlinks and without a stat per entry: readdir's d_type says what each entry is.
-Status EmptyDir(int dir, const std::string& what) {
-  DIR* d = fdopendir(dir);
-  if (d == nullptr) {
-    close(dir);
-    return ErrnoToStatus(errno, "open " + what);
-  }
-  rewinddir(d);  // a dup()ed descriptor shares the position of an earlier listing
-  Status status;
-  while (struct dirent* e = readdir(d)) {
-    std::string_view name = e->d_name;
-    if (name == "." || name == "..") continue;
-    bool is_dir = e->d_type == DT_DIR;
-    if (e->d_type == DT_UNKNOWN) {
-      struct stat st;
-      is_dir = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
-    }
-    if (is_dir) {
-      int sub = OpenSubdir(dirfd(d), e->d_name);
-      if (sub < 0) {
-        KeepFirst(&status, ErrnoToStatus(errno, "open " + what + "/" + std::string(name)));
-        continue;
-      }
-      KeepFirst(&status, EmptyDir(sub, what + "/" + std::string(name)));
-    }
-    if (unlinkat(dirfd(d), e->d_name, is_dir ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT) {
-      KeepFirst(&status, ErrnoToStatus(errno, "remove " + what + "/" + std::string(name)));
-    }
-  }
-  closedir(d);
-  return status;
+// Runs fn(i) for every i below n on two threads.
+template <typename Fn>
+void OnTwoThreads(size_t n, Fn fn) {
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) fn(i);
+  };
+  std::thread helper(worker);
+  worker();
+  helper.join();
 }
 
 }  // namespace
 
+// Level by level, on two threads: every directory of a level is opened, its files and symlinks
+// are unlinked and its subdirectories make the next level; then the directories are removed,
+// deepest level first. Directories are listed without a stat per entry (readdir's d_type).
 Status RemoveTree(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
@@ -132,34 +86,57 @@ Status RemoveTree(const std::string& path) {
   }
   UniqueFd root(fd);
   fchmod(fd, S_IRWXU);
-  // The top level's subdirectories are emptied on two threads: unlinking is most of the cost.
-  std::vector<std::string> subdirs;
-  if (DIR* d = fdopendir(dup(fd))) {
-    while (struct dirent* e = readdir(d)) {
-      std::string_view name = e->d_name;
-      if (name != "." && name != ".." && e->d_type == DT_DIR) subdirs.emplace_back(name);
-    }
-    closedir(d);
-  }
   std::mutex mu;
   Status status;
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i = next.fetch_add(1); i < subdirs.size(); i = next.fetch_add(1)) {
-      int sub = OpenSubdir(fd, subdirs[i].c_str());
-      Status s = sub < 0 ? ErrnoToStatus(errno, "open " + path + "/" + subdirs[i])
-                         : EmptyDir(sub, path + "/" + subdirs[i]);
-      std::lock_guard<std::mutex> lock(mu);
-      KeepFirst(&status, std::move(s));
-    }
+  auto keep_first = [&](Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (status.ok() && !s.ok()) status = std::move(s);
   };
-  std::thread helper(worker);
-  worker();
-  helper.join();
-  // What is left: files, and the emptied subdirectories.
-  KeepFirst(&status, EmptyDir(dup(fd), path));
+  std::vector<std::vector<std::string>> levels{{"."}};
+  while (!levels.back().empty()) {
+    const std::vector<std::string>& level = levels.back();
+    std::vector<std::string> next;
+    OnTwoThreads(level.size(), [&](size_t i) {
+      const std::string& rel = level[i];
+      int dir = OpenForEmptying(fd, rel);
+      DIR* d = dir < 0 ? nullptr : fdopendir(dir);
+      if (d == nullptr) {
+        if (dir >= 0) close(dir);
+        keep_first(ErrnoToStatus(errno, "open " + path + "/" + rel));
+        return;
+      }
+      std::vector<std::string> subdirs;
+      while (struct dirent* e = readdir(d)) {
+        std::string_view name = e->d_name;
+        if (name == "." || name == "..") continue;
+        bool is_dir = e->d_type == DT_DIR;
+        if (e->d_type == DT_UNKNOWN) {
+          struct stat st;
+          is_dir = fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+        }
+        if (is_dir) {
+          subdirs.push_back(rel == "." ? std::string(name) : rel + "/" + std::string(name));
+        } else if (unlinkat(dir, e->d_name, 0) != 0 && errno != ENOENT) {
+          keep_first(ErrnoToStatus(errno, "remove " + path + "/" + rel + "/" + std::string(name)));
+        }
+      }
+      closedir(d);
+      std::lock_guard<std::mutex> lock(mu);
+      for (std::string& sub : subdirs) next.push_back(std::move(sub));
+    });
+    levels.push_back(std::move(next));
+  }
+  for (size_t depth = levels.size() - 1; depth-- > 1;) {
+    const std::vector<std::string>& level = levels[depth];
+    OnTwoThreads(level.size(), [&](size_t i) {
+      if (unlinkat(fd, level[i].c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        keep_first(ErrnoToStatus(errno, "remove " + path + "/" + level[i]));
+      }
+    });
+  }
+  root = UniqueFd();
   if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
-    KeepFirst(&status, ErrnoToStatus(errno, "remove " + path));
+    keep_first(ErrnoToStatus(errno, "remove " + path));
   }
   return status;
 }
@@ -207,6 +184,8 @@ Result<DrillOutcome> RunDrill(repo::Repository* repo, const repo::Snapshot& snap
   ropts.target = sandbox;
   ropts.threads = options.threads;
   ropts.cancel = options.cancel;
+  ropts.read_back = true;
+  ropts.discard = true;
   const double percent = options.sample_percent;
   ropts.file_filter = [percent](const std::string& path) {
     return InSample(path, percent);
@@ -216,56 +195,20 @@ Result<DrillOutcome> RunDrill(repo::Repository* repo, const repo::Snapshot& snap
   PHV_ASSIGN_OR_RETURN(RestoreResult restored, restorer.Run(snapshot.tree, ropts));
   out.restore_seconds = Since(t0);
   out.phases.push_back(DrillPhase{"restore", out.restore_seconds});
+  out.files = restored.files_selected;
+  // Each file was written, read back, checked and removed by the restore (RestoreOptions).
+  out.files_verified = restored.files + restored.hardlinks;
   out.bytes_restored = restored.bytes;
+  out.bytes_verified = restored.bytes;
   out.data_bytes = restored.bytes_verified;
   for (const RestoreFailure& f : restored.failures) {
     out.mismatches.push_back(
         DrillMismatch{f.path, "not restored: " + WithoutPath(f.error, f.path)});
   }
-
-  // Verify: the list of sampled files, then workers reading them back.
-  auto t1 = std::chrono::steady_clock::now();
-  std::vector<FileToVerify> files;
-  {
-    auto reader = repo->NewBlobReader();
-    PHV_RETURN_IF_ERROR(
-        WalkTree(reader.get(), snapshot.tree,
-                 [&](const std::string& path, const repo::Node& node) -> Result<WalkAction> {
-                   if (node.type == repo::NodeType::kFile && InSample(path, percent)) {
-                     files.push_back(FileToVerify{path, node});
-                   }
-                   return WalkAction::kContinue;
-                 }));
-  }
-  out.files = files.size();
-  int sandbox_fd = open(sandbox.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (sandbox_fd < 0) return ErrnoToStatus(errno, "open drill sandbox");
-  UniqueFd sandbox_owner(sandbox_fd);
-  for (const FileToVerify& f : files) {
-    if (options.cancel != nullptr && options.cancel->load()) break;
-    auto bad = CheckFile(sandbox_fd, f);
-    if (bad) {
-      out.mismatches.push_back(std::move(*bad));
-    } else {
-      out.files_verified++;
-      out.bytes_verified += f.node.size;
-    }
-  }
-  if (options.cancel != nullptr && options.cancel->load()) {
-    return CancelledError("drill interrupted");
-  }
-  out.verify_seconds = Since(t1);
-  out.phases.push_back(DrillPhase{"verify", out.verify_seconds});
-  // A failed restore of a file shows up twice (not restored, then missing); keep the first.
   std::stable_sort(out.mismatches.begin(), out.mismatches.end(),
                    [](const DrillMismatch& a, const DrillMismatch& b) { return a.path < b.path; });
-  out.mismatches.erase(
-      std::unique(out.mismatches.begin(), out.mismatches.end(),
-                  [](const DrillMismatch& a, const DrillMismatch& b) { return a.path == b.path; }),
-      out.mismatches.end());
-  const double busy = out.restore_seconds + out.verify_seconds;
-  out.throughput = busy > 0 ? static_cast<double>(out.data_bytes) / busy : 0;
-  sandbox_owner = UniqueFd();
+  out.throughput =
+      out.restore_seconds > 0 ? static_cast<double>(out.data_bytes) / out.restore_seconds : 0;
   auto t2 = std::chrono::steady_clock::now();
   PHV_RETURN_IF_ERROR(cleanup.Run().WithContext("remove the drill sandbox"));
   out.phases.push_back(DrillPhase{"cleanup", Since(t2)});

@@ -3,10 +3,12 @@
 // A drill restores a snapshot (or a sample of its files) into a private sandbox directory and
 // checks every byte against the snapshot: the restore authenticates each blob (AES-GCM, then its
 // keyed id) before writing it, then reads the written extent back and compares it with those
-// authenticated bytes (holes must read as zeros; RestoreOptions::read_back); afterwards every
-// sampled file must be in the sandbox as a regular file of the snapshot's size. The sandbox is
-// removed afterwards whatever happened, so the drill leaves no plaintext behind; sandboxes that a
-// killed drill left are removed by the next one (RemoveStaleSandboxes).
+// authenticated bytes (holes must read as zeros; RestoreOptions::read_back). Once a file is
+// complete, its name must lead to a regular file with the snapshot's size, permission bits and
+// mtime, and it is removed there and then (RestoreOptions::discard): a file's plaintext is in the
+// sandbox only while it is being verified. What is left (directories, symlinks, files with hard
+// links) is removed at the end whatever happened, so the drill leaves no plaintext behind;
+// sandboxes that a killed drill left are removed by the next one (RemoveStaleSandboxes).
 //
 // The result is measurements, not a verdict on policy: the caller turns it into a signed drill
 // record and compares the projected restore time with the RTO target.
@@ -37,7 +39,7 @@ struct DrillOptions {
 };
 
 struct DrillPhase {
-  std::string name;  // "restore", "verify", "cleanup"
+  std::string name;  // "restore" (verification included), "cleanup"
   double seconds = 0;
 };
 
@@ -51,17 +53,16 @@ struct DrillMismatch {
 
 struct DrillOutcome {
   uint64_t files = 0;           // regular files in the sample
-  uint64_t files_verified = 0;  // read back and matching
+  uint64_t files_verified = 0;  // read back, matching and checked
   uint64_t bytes_restored = 0;
   uint64_t bytes_verified = 0;  // read back and matching, holes included
   uint64_t data_bytes = 0;      // of those, bytes of data (not holes): what took time
   std::vector<DrillMismatch> mismatches;
   std::vector<DrillPhase> phases;
-  double restore_seconds = 0;
-  double verify_seconds = 0;
+  double restore_seconds = 0;  // verification included
   double total_seconds = 0;
   // Data bytes (holes excluded: they restore for free and would flatter the rate) per second
-  // over restore and verification together.
+  // over the restore and its verification.
   double throughput = 0;
   bool passed() const { return mismatches.empty() && files_verified == files; }
 };

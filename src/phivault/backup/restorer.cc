@@ -12,6 +12,8 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/core.h>
+
 #include "phivault/backup/tree_walk.h"
 #include "phivault/base/file_util.h"
 #include "phivault/base/log.h"
@@ -62,7 +64,10 @@ class RestoreRun {
   Result<WalkAction> PlanNode(const std::string& path, const Node& node);
   Status CreateSpecial(const std::string& rel, const Node& node);
   void WorkerLoop();
-  Status RestoreFile(repo::BlobReader* reader, const PlannedFile& file);
+  Status RestoreFile(repo::BlobReader* reader, const PlannedFile& file, bool keep);
+  // With RestoreOptions::discard: checks the restored `file` open at `fd`, then removes it
+  // unless `keep`.
+  Status CheckAndDiscard(int fd, const PlannedFile& file, bool keep);
   static mode_t CurrentUmask();
   // True when a file created with `node`'s permission bits already has its final owner and mode,
   // so that fchown and fchmod can be skipped (two system calls per file).
@@ -92,6 +97,7 @@ class RestoreRun {
   std::mutex mu_;
   RestoreResult result_;
   std::vector<uint8_t> file_ok_;  // one byte per file, each written by one worker only
+  std::vector<uint8_t> linked_;   // one byte per file: 1 when hard links to it follow
 };
 
 void RestoreRun::Failure(const std::string& rel, Status error) {
@@ -193,6 +199,9 @@ Status RestoreRun::Plan(const Id& root) {
     }
   }
   file_ok_.assign(files_.size(), 0);
+  linked_.assign(files_.size(), 0);
+  for (const PlannedLink& l : links_) linked_[l.first] = 1;
+  result_.files_selected = files_.size() + links_.size();
   return OkStatus();
 }
 
@@ -243,7 +252,36 @@ static Status ReadBack(int fd, uint64_t offset, ByteSpan expected, const Id& blo
   return OkStatus();
 }
 
-Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file) {
+Status RestoreRun::CheckAndDiscard(int fd, const PlannedFile& file, bool keep) {
+  const Node& node = file.node;
+  struct stat opened, named;
+  if (fstat(fd, &opened) != 0) return ErrnoToStatus(errno, "check the restored file");
+  if (fstatat(target_.get(), file.rel.c_str(), &named, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoToStatus(errno, "check the restored file's name");
+  }
+  if (named.st_dev != opened.st_dev || named.st_ino != opened.st_ino || !S_ISREG(named.st_mode)) {
+    return DataLossError("the restored file's name leads to something else");
+  }
+  std::string wrong;
+  if (static_cast<uint64_t>(named.st_size) != node.size) {
+    wrong = "has " + std::to_string(named.st_size) + " bytes, the snapshot " +
+            std::to_string(node.size);
+  } else if ((named.st_mode & 0777) != (node.mode & 0777)) {
+    wrong =
+        fmt::format("has mode {:04o}, the snapshot {:04o}", named.st_mode & 0777, node.mode & 0777);
+  } else if (named.st_mtim.tv_sec != node.mtime_sec) {
+    wrong = "has a different mtime from the snapshot's";
+  } else if (is_root_ && (named.st_uid != node.uid || named.st_gid != node.gid)) {
+    wrong = "has a different owner from the snapshot's";
+  }
+  if (!wrong.empty()) return DataLossError("the restored file " + wrong);
+  if (!keep && unlinkat(target_.get(), file.rel.c_str(), 0) != 0) {
+    return ErrnoToStatus(errno, "remove the verified file");
+  }
+  return OkStatus();
+}
+
+Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file, bool keep) {
   const Node& node = file.node;
   // The parent directories stay owner-only until the restore ends, so creating the file with
   // its final permissions exposes nothing while it is being written.
@@ -285,6 +323,7 @@ Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file
                          std::to_string(node.size));
   }
   PHV_RETURN_IF_ERROR(SetMetadata(fd, node, !created_final));
+  if (options_.discard) PHV_RETURN_IF_ERROR(CheckAndDiscard(fd, file, keep));
   std::lock_guard<std::mutex> lock(mu_);
   result_.bytes_verified += verified;
   result_.bytes += node.size;
@@ -299,7 +338,7 @@ void RestoreRun::WorkerLoop() {
     if (b >= batches_.size()) return;
     for (size_t i = batches_[b].first; i < batches_[b].second; ++i) {
       const PlannedFile& f = files_[i];
-      Status s = RestoreFile(reader.get(), f);
+      Status s = RestoreFile(reader.get(), f, linked_[i] != 0);
       progress_->files_done.fetch_add(1, std::memory_order_relaxed);
       if (s.ok()) {
         file_ok_[i] = 1;

@@ -40,6 +40,13 @@ struct RestoreOptions {
   // still in memory (holes are read back as zeros): proves the bytes reached the file, at the cost
   // of a read from the page cache. Restore drills use it.
   bool read_back = false;
+  // Restore drills: once a regular file is written, read back (with `read_back`) and given its
+  // metadata, check that its name leads to it and that it has the snapshot's type, size,
+  // permission bits and mtime (and owner, as root), then remove it at once, so that each file's
+  // plaintext is in the target only while it is being verified and, on a file system that
+  // delays allocation, never reaches the disk. Files with hard links to them stay until the
+  // links are made; directories, symlinks and special files stay: the caller removes the target.
+  bool discard = false;
 };
 
 struct RestoreProgress {
@@ -55,6 +62,7 @@ struct RestoreFailure {
 };
 
 struct RestoreResult {
+  uint64_t files_selected = 0;  // regular files to restore (hard links included)
   uint64_t files = 0;
   uint64_t dirs = 0;
   uint64_t symlinks = 0;
