@@ -7,7 +7,10 @@
 #   - editing, deleting, reordering or duplicating any record, or cutting the log mid-line, makes
 #     audit verify exit 12 and name that line; deleting or rolling back the whole log is caught
 #     against the checkpoints in the repository;
-#   - audit export writes JSON lines.
+#   - audit export writes JSON lines;
+#   - an append cut short (a crash) stops every command from recording, until audit repair
+#     moves the incomplete record to a side file and records that it did; a repair is refused
+#     on a log with any other damage.
 source "$(dirname "$0")/lib.sh" "$@"
 
 export PHIVAULT_STATE_DIR=$T/state
@@ -55,6 +58,34 @@ expect_exit 0 "${P[@]}" audit verify --public-key "$T/pub.pem"
 expect_exit 0 "${P[@]}" audit export --output "$T/siem.jsonl"
 python3 -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$T/siem.jsonl" ||
   fail "audit export is not JSON lines"
+
+# An append cut short by a crash: commands still work but cannot record, and exit 1 saying so.
+printf '%s' '{"seq":999,"time":"2026-12-04T' >>"$LOG"
+expect_exit 1 "${P[@]}" snapshots
+expect_output_mentions "audit repair" "the way out of a torn trail"
+expect_exit 12 "${P[@]}" audit verify
+expect_output_mentions "incomplete" "the torn record"
+# Damage elsewhere as well: the repair refuses and changes nothing.
+cp -a "$LOG" "$T/torn.audit"
+sed -i '2s/"actor":"[^"]*"/"actor":"mallory"/' "$LOG"
+cp -a "$LOG" "$T/torn-and-edited.audit"
+expect_exit 12 "${P[@]}" audit repair
+expect_output_mentions "nothing was changed" "a refused repair"
+cmp -s "$LOG" "$T/torn-and-edited.audit" || fail "a refused repair changed the log"
+cp -a "$T/torn.audit" "$LOG"
+expect_exit 0 "${P[@]}" --json audit repair
+[[ $(out_json 'd["torn_bytes"]') == 30 ]] || fail "the repair should cut 30 bytes: $(cat "$OUT")"
+kept=$(out_json 'd["kept_in"]')
+[[ $(cat "$kept") == '{"seq":999,"time":"2026-12-04T' && $(stat -c %a "$kept") == 600 ]] ||
+  fail "the torn bytes should be kept, mode 0600, in $kept"
+expect_exit 0 "${P[@]}" audit verify
+expect_exit 0 "${P[@]}" --json audit show
+[[ $(out_json '[r for r in d if r["kind"] == "event"][-2]["command"]') == "audit repair" ]] ||
+  fail "the repair should be recorded"
+[[ $(out_json '[r for r in d if r["kind"] == "event"][-2]["details"]["torn_bytes"]') == 30 ]] ||
+  fail "the repair's record should give the bytes cut"
+expect_exit 0 "${P[@]}" --json audit repair
+[[ $(out_json 'd["repaired"]') == False ]] || fail "a second repair has nothing to do"
 
 # Tampering. Each case starts from a pristine copy and is checked offline (--public-key), which
 # stores no checkpoint in the repository; verification names the line.

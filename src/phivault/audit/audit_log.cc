@@ -393,6 +393,25 @@ uint64_t ForEachLine(std::string_view text, Complete complete, Incomplete incomp
   return n;
 }
 
+// Verifies the log's `text` (Verify); `lines` receives its number of lines, an incomplete last
+// one included.
+Verification VerifyText(std::string_view text, const Id& repository_id, ByteSpan trusted_signer,
+                        const std::vector<Checkpoint>& remote, uint64_t* lines) {
+  LogChecker checker(repository_id, trusted_signer);
+  *lines = ForEachLine(
+      text, [&](uint64_t n, std::string_view line) { checker.CheckLine(n, line); },
+      [&](uint64_t n, std::string_view) { checker.CheckIncompleteLine(n); });
+  checker.CheckRemote(remote, *lines);
+  return std::move(checker).Finish();
+}
+
+Status CheckSigner(ByteSpan trusted_signer) {
+  if (trusted_signer.size() != crypto::kEd25519PublicKeySize) {
+    return InvalidArgumentError("the trusted audit signer must be a 32-byte ed25519 public key");
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 std::string Checkpoint::Encode() const {
@@ -517,18 +536,47 @@ Result<Checkpoint> AuditLog::AppendCheckpoint(const SecretBytes& signing_seed) {
   return cp;
 }
 
+Result<TornTail> AuditLog::RepairTornTail(ByteSpan trusted_signer,
+                                          const std::vector<Checkpoint>& remote) {
+  PHV_RETURN_IF_ERROR(CheckSigner(trusted_signer));
+  ExclusiveLock lock(fd_.get());
+  PHV_RETURN_IF_ERROR(lock.Acquire(path_));
+  // Read through the locked descriptor: the file that is repaired is the file that was checked.
+  struct stat st;
+  if (fstat(fd_.get(), &st) != 0) return ErrnoToStatus(errno, "stat audit log " + path_);
+  Bytes data(static_cast<size_t>(st.st_size));
+  PHV_RETURN_IF_ERROR(PreadExact(fd_.get(), data, 0, "read audit log " + path_));
+  const std::string_view text = AsStringView(data);
+  TornTail torn;
+  if (text.empty() || text.back() == '\n') return torn;
+  uint64_t lines = 0;
+  Verification v = VerifyText(text, repository_id_, trusted_signer, remote, &lines);
+  for (const Problem& p : v.problems) {
+    if (p.line == lines && p.seq == 0) continue;  // the incomplete last line itself
+    return DataLossError("audit log " + path_ + ", line " + std::to_string(p.line) + ": " + p.what +
+                         "; only an incomplete last line is repaired, so nothing was changed");
+  }
+  const size_t newline = text.rfind('\n');
+  const size_t keep = newline == std::string_view::npos ? 0 : newline + 1;
+  const std::string_view rest = text.substr(keep);
+  torn.bytes = rest.size();
+  torn.digest = crypto::Sha256(AsBytes(rest));
+  torn.kept_in = path_ + ".torn-" + torn.digest.Hex().substr(0, 16);
+  // Kept before anything is cut: a crash in between leaves the log as it was, still torn.
+  PHV_RETURN_IF_ERROR(WriteFileAtomic(torn.kept_in, AsBytes(rest), 0600));
+  if (ftruncate(fd_.get(), static_cast<off_t>(keep)) != 0) {
+    return ErrnoToStatus(errno, "truncate audit log " + path_);
+  }
+  if (fsync(fd_.get()) != 0) return ErrnoToStatus(errno, "fsync audit log " + path_);
+  return torn;
+}
+
 Result<Verification> Verify(const std::string& path, const Id& repository_id,
                             ByteSpan trusted_signer, const std::vector<Checkpoint>& remote) {
-  if (trusted_signer.size() != crypto::kEd25519PublicKeySize) {
-    return InvalidArgumentError("the trusted audit signer must be a 32-byte ed25519 public key");
-  }
+  PHV_RETURN_IF_ERROR(CheckSigner(trusted_signer));
   PHV_ASSIGN_OR_RETURN(Bytes data, ReadFile(path));
-  LogChecker checker(repository_id, trusted_signer);
-  uint64_t lines = ForEachLine(
-      AsStringView(data), [&](uint64_t n, std::string_view line) { checker.CheckLine(n, line); },
-      [&](uint64_t n, std::string_view) { checker.CheckIncompleteLine(n); });
-  checker.CheckRemote(remote, lines);
-  return std::move(checker).Finish();
+  uint64_t lines = 0;
+  return VerifyText(AsStringView(data), repository_id, trusted_signer, remote, &lines);
 }
 
 Result<std::vector<nlohmann::ordered_json>> ReadAll(const std::string& path) {

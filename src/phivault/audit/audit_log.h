@@ -13,9 +13,10 @@
 //
 // Records hold ids (snapshots, objects, key slots), user and host names, code names and figures;
 // never a file name, a file's content, a passphrase or a key. Nothing in this component deletes
-// or rewrites a record and there is no API for it: records are kept at least six years (HIPAA,
-// 45 CFR 164.316(b)(2)), and a pruning command, if one is ever added, must refuse to drop any
-// record younger than that.
+// or rewrites a record and there is no API for it (RepairTornTail cuts off only an incomplete
+// last line, which no reader can take for a record, and keeps its bytes): records are kept at least
+// six years (HIPAA, 45 CFR 164.316(b)(2)), and a pruning command, if one is ever added, must refuse
+// to drop any record younger than that.
 //
 // Thread safety: an AuditLog is used by one thread at a time. Any number of AuditLog objects, in
 // one or many processes, may append to the same file: each append takes flock(LOCK_EX) on its
@@ -85,6 +86,13 @@ struct Checkpoint {
   friend bool operator==(const Checkpoint&, const Checkpoint&) = default;
 };
 
+// What AuditLog::RepairTornTail found and did.
+struct TornTail {
+  uint64_t bytes = 0;   // bytes after the last complete line; 0: nothing was torn, nothing done
+  Id digest;            // their SHA-256
+  std::string kept_in;  // the file (mode 0600, beside the log) they were moved to
+};
+
 class AuditLog {
  public:
   // Opens the log at `path` for repository `repository_id`, creating it with mode 0600 if
@@ -103,6 +111,16 @@ class AuditLog {
   // Appends a checkpoint over the current head, signed with `signing_seed` (an Ed25519 seed),
   // and returns it once it is on disk. Errors as for Append.
   Result<Checkpoint> AppendCheckpoint(const SecretBytes& signing_seed);
+
+  // Repairs the one damage an interrupted append leaves: an incomplete last line (a power cut or
+  // a full disk in the middle of a write). Under the writers' lock the whole log is verified as
+  // Verify does, with `remote`; if the incomplete last line is its only problem, its bytes are
+  // moved to `<log>.torn-<first 16 hex digits of their SHA-256>` (0600) and the log is cut back
+  // to its last complete record, so that appends work again. The caller records the repair (the
+  // byte count and digest) as an event. Any other problem, or a checkpoint the repository holds
+  // beyond the end, leaves the log untouched: kDataLoss naming the first one. A log whose last
+  // line is complete: nothing is done, TornTail::bytes is 0.
+  Result<TornTail> RepairTornTail(ByteSpan trusted_signer, const std::vector<Checkpoint>& remote);
 
  private:
   AuditLog(std::string path, const Id& repository_id, UniqueFd fd)

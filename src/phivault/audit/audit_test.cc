@@ -385,6 +385,61 @@ TEST_F(AuditLogTest, ACutInsideALineIsCaughtAtThatLine) {
   EXPECT_EQ(ReadText(path_), text.substr(0, text.size() - 10));
 }
 
+TEST_F(AuditLogTest, RepairCutsOffATornLastRecordAndKeepsItsBytes) {
+  WriteStandardLog();
+  const std::string text = JoinLines(lines_);
+  // An append interrupted 30 bytes into the 24th record.
+  const std::string torn = R"({"seq":24,"time":"2026-12-04T)";
+  WriteText(path_, text + torn);
+  auto log = AuditLog::Open(path_, repo_);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->Append(MakeEvent(1)).status().code(), StatusCode::kDataLoss);
+  auto repaired = log->RepairTornTail(signer_, checkpoints_);
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  EXPECT_EQ(repaired->bytes, torn.size());
+  EXPECT_EQ(repaired->digest, crypto::Sha256(AsBytes(torn)));
+  EXPECT_EQ(ReadText(repaired->kept_in), torn);
+  struct stat st;
+  ASSERT_EQ(stat(repaired->kept_in.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(ReadText(path_), text);
+  // The chain goes on from the last complete record.
+  auto seq = log->Append(MakeEvent(2));
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_EQ(*seq, 24u);
+  auto v = Verify(path_, repo_, signer_, checkpoints_);
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << v->problems[0].what;
+  // Nothing torn: nothing done.
+  auto again = log->RepairTornTail(signer_, checkpoints_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->bytes, 0u);
+}
+
+TEST_F(AuditLogTest, RepairRefusesALogWithAnyOtherDamage) {
+  WriteStandardLog();
+  const std::string torn = R"({"seq":24,"ti)";
+  // An altered record before the torn one.
+  std::vector<std::string> altered = lines_;
+  altered[3] = ChangeOneCharacter(altered[3], "actor");
+  // A torn copy of the last checkpoint, which the repository holds whole.
+  std::vector<std::string> cut(lines_.begin(), lines_.end() - 1);
+  const std::vector<std::string> damaged = {JoinLines(altered) + torn,
+                                            JoinLines(cut) + lines_.back().substr(0, 40)};
+  for (const std::string& text : damaged) {
+    WriteText(path_, text);
+    auto log = AuditLog::Open(path_, repo_);
+    ASSERT_TRUE(log.ok());
+    auto repaired = log->RepairTornTail(signer_, checkpoints_);
+    EXPECT_EQ(repaired.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(repaired.status().message().find("nothing was changed"), std::string::npos)
+        << repaired.status().ToString();
+    EXPECT_EQ(ReadText(path_), text);
+  }
+  EXPECT_NE(system(("ls '" + dir_ + "' | grep -q torn").c_str()), 0)
+      << "a refused repair kept a side file";
+}
+
 // A log cut after a complete record looks like a shorter log: by itself it verifies, and this
 // is documented behaviour. The checkpoints the repository keeps expose it.
 TEST_F(AuditLogTest, ACutAfterALineIsCaughtOnlyWithTheRepositorysCheckpoints) {

@@ -2,7 +2,9 @@
 // `audit show` lists the records, `audit export` writes them as JSON lines for a SIEM, and
 // `audit verify` checks the hash chain, every checkpoint's signature, and the log against the
 // sealed checkpoint copies in the repository (so a deleted or rolled-back log is caught). With
-// --public-key it checks the local file alone, offline.
+// --public-key it checks the local file alone, offline. `audit repair` cuts off an incomplete
+// last record (an append a crash interrupted), keeping its bytes in a side file, when that is the
+// only problem, so that commands can record their events again.
 #include <unistd.h>
 
 #include <cerrno>
@@ -67,6 +69,39 @@ int RunExport(const Globals& g, const AuditFlags& flags) {
   return kExitOk;
 }
 
+// What the local log is checked against: the repository's signing key and the sealed copies of
+// its checkpoints.
+struct Trust {
+  Id repository;
+  std::array<uint8_t, 32> signer{};
+  std::vector<audit::Checkpoint> remote;
+  size_t unreadable = 0;  // checkpoints sealed under key epochs this keystore does not hold
+};
+
+// Unlocks the repository for its signing key and reads its checkpoint copies.
+Result<Trust> LoadTrust(const Globals& g) {
+  Trust t;
+  PHV_ASSIGN_OR_RETURN(auto repo, OpenRepository(g, /*load_index=*/false, /*adopt=*/false));
+  t.repository = repo->config().id;
+  PHV_ASSIGN_OR_RETURN(t.signer, crypto::Ed25519PublicKey(Audit().signing_seed));
+  PHV_ASSIGN_OR_RETURN(std::vector<Id> ids,
+                       repo->ListRecords(storage::ObjectKind::kAuditCheckpoint));
+  for (const Id& cid : ids) {
+    auto payload = repo->LoadRecord(repo::ObjectType::kAuditCheckpoint,
+                                    storage::ObjectKind::kAuditCheckpoint, cid);
+    if (payload.status().code() == StatusCode::kFailedPrecondition) {
+      // Sealed under an epoch this keystore does not hold: written with an old copy of the
+      // keystore. It cannot be checked here; say so rather than fail.
+      t.unreadable++;
+      continue;
+    }
+    PHV_RETURN_IF_ERROR(payload.status());
+    PHV_ASSIGN_OR_RETURN(audit::Checkpoint cp, audit::Checkpoint::Decode(AsStringView(*payload)));
+    t.remote.push_back(cp);
+  }
+  return t;
+}
+
 int RunVerify(const Globals& g, const AuditFlags& flags) {
   std::array<uint8_t, 32> signer{};
   std::vector<audit::Checkpoint> remote;
@@ -84,28 +119,12 @@ int RunVerify(const Globals& g, const AuditFlags& flags) {
     if (!key.ok()) return ReportError(g, key.status());
     signer = *key;
   } else {
-    auto repo = OpenRepository(g, /*load_index=*/false, /*adopt=*/false);
-    if (!repo.ok()) return ReportError(g, repo.status());
-    repository = (*repo)->config().id;
-    auto key = crypto::Ed25519PublicKey(Audit().signing_seed);
-    if (!key.ok()) return ReportError(g, key.status());
-    signer = *key;
-    auto ids = (*repo)->ListRecords(storage::ObjectKind::kAuditCheckpoint);
-    if (!ids.ok()) return ReportError(g, ids.status());
-    for (const Id& cid : *ids) {
-      auto payload = (*repo)->LoadRecord(repo::ObjectType::kAuditCheckpoint,
-                                         storage::ObjectKind::kAuditCheckpoint, cid);
-      if (payload.status().code() == StatusCode::kFailedPrecondition) {
-        // Sealed under an epoch this keystore does not hold: written with an old copy of the
-        // keystore. It cannot be checked here; say so rather than fail.
-        unreadable++;
-        continue;
-      }
-      if (!payload.ok()) return ReportError(g, payload.status());
-      auto cp = audit::Checkpoint::Decode(AsStringView(*payload));
-      if (!cp.ok()) return ReportError(g, cp.status());
-      remote.push_back(*cp);
-    }
+    auto trust = LoadTrust(g);
+    if (!trust.ok()) return ReportError(g, trust.status());
+    repository = trust->repository;
+    signer = trust->signer;
+    remote = std::move(trust->remote);
+    unreadable = trust->unreadable;
   }
   const std::string path = AuditLogPath(g, repository);
   if (access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
@@ -167,6 +186,39 @@ int RunVerify(const Globals& g, const AuditFlags& flags) {
   return kExitDataLoss;
 }
 
+int RunRepair(const Globals& g) {
+  auto trust = LoadTrust(g);
+  if (!trust.ok()) return ReportError(g, trust.status());
+  const std::string path = AuditLogPath(g, trust->repository);
+  if (access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
+    return ReportError(g, NotFoundError("no audit trail at " + path + " to repair"));
+  }
+  auto log = audit::AuditLog::Open(path, trust->repository);
+  if (!log.ok()) return ReportError(g, log.status());
+  auto torn = log->RepairTornTail(trust->signer, trust->remote);
+  if (!torn.ok()) {
+    Audit().last_error = torn.status();
+    return ReportError(g, torn.status());
+  }
+  Audit().details["torn_bytes"] = torn->bytes;
+  if (torn->bytes != 0) Audit().details["torn_sha256"] = torn->digest.Hex();
+  if (g.json) {
+    nlohmann::ordered_json out = {{"repaired", torn->bytes != 0}, {"torn_bytes", torn->bytes}};
+    if (torn->bytes != 0) {
+      out["torn_sha256"] = torn->digest.Hex();
+      out["kept_in"] = torn->kept_in;
+    }
+    PrintJson(out);
+  } else if (torn->bytes == 0) {
+    std::cout << "audit trail has no incomplete last record: nothing to repair\n";
+  } else {
+    std::cout << "cut off the incomplete last record (" << torn->bytes << " bytes, SHA-256 "
+              << torn->digest.Hex() << ") and kept it in " << torn->kept_in
+              << "; this repair is recorded in the trail\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 Command AddAuditCommand(CLI::App& app, Globals& g) {
@@ -179,10 +231,13 @@ Command AddAuditCommand(CLI::App& app, Globals& g) {
                      "Check the local log offline with this PEM key (drill public-key)");
   CLI::App* exp = a->add_subcommand("export", "Write every record as JSON lines (for a SIEM)");
   exp->add_option("--output", f->output, "Write to this file (0600) instead of stdout");
-  return Command{a, [&g, f, show, verify, exp] {
+  CLI::App* repair = a->add_subcommand(
+      "repair", "Cut off an incomplete last record left by an interrupted append (kept aside)");
+  return Command{a, [&g, f, show, verify, exp, repair] {
                    if (show->parsed()) return RunShow(g);
                    if (verify->parsed()) return RunVerify(g, *f);
                    if (exp->parsed()) return RunExport(g, *f);
+                   if (repair->parsed()) return RunRepair(g);
                    return static_cast<int>(kExitUsage);
                  }};
 }

@@ -162,8 +162,13 @@ int FinishAudit(const Globals& g, int exit_code) {
     return a.store->Save({storage::ObjectKind::kAuditCheckpoint, id.Hex()}, sealed);
   }();
   if (s.ok()) return exit_code;
-  WithStderrLock(
-      [&] { std::cerr << "phivault: audit trail not written: " << s.message() << "\n"; });
+  WithStderrLock([&] {
+    std::cerr << "phivault: audit trail not written: " << s.message() << "\n";
+    if (s.code() == StatusCode::kDataLoss) {
+      std::cerr << "phivault: see `phivault audit verify`; if its only finding is an "
+                   "incomplete last line, `phivault audit repair` cuts it off\n";
+    }
+  });
   return exit_code == kExitOk ? kExitError : exit_code;
 }
 
