@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <limits>
 
 namespace phivault {
 namespace {
@@ -44,7 +45,12 @@ Result<int64_t> ParseUtc(std::string_view text) {
   const std::string copy(text);
   const char* end = strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
   if (end == nullptr || *end != '\0') return refuse();
-  const int64_t ns = static_cast<int64_t>(timegm(&tm)) * kNsPerSecond;
+  const int64_t secs = static_cast<int64_t>(timegm(&tm));
+  // Nanoseconds since the epoch cover the years 1678 to 2261 whole; outside them, refuse rather
+  // than overflow.
+  constexpr int64_t kLimit = std::numeric_limits<int64_t>::max() / kNsPerSecond - 1;
+  if (secs < -kLimit || secs > kLimit) return refuse();
+  const int64_t ns = secs * kNsPerSecond;
   // strptime accepts 2026-02-31; only a date that survives the round trip is real.
   if (FormatUtc(ns) != text) return refuse();
   return ns;

@@ -18,8 +18,12 @@ TEST(ProvenanceTest, FormatUtc) {
 TEST(ProvenanceTest, ParseUtcTakesExactlyWhatFormatUtcWrites) {
   EXPECT_EQ(*ParseUtc("2026-12-04T03:13:55Z"), kNow);
   EXPECT_EQ(*ParseUtc(FormatUtc(-1)), -kNs);
+  EXPECT_TRUE(ParseUtc("1700-01-01T00:00:00Z").ok());
+  EXPECT_TRUE(ParseUtc("2261-12-31T23:59:59Z").ok());
   for (const char* bad : {"2026-02-31T00:00:00Z", "2026-12-04T03:13:55", "2026-12-04 03:13:55Z",
-                          "26-12-04T03:13:55Z", "2026-12-04T03:13:55.5Z", ""}) {
+                          "26-12-04T03:13:55Z", "2026-12-04T03:13:55.5Z", "",
+                          // Beyond the nanosecond range (a tampered record's year, say).
+                          "0026-12-04T03:13:55Z", "1677-01-01T00:00:00Z", "9999-12-31T23:59:59Z"}) {
     EXPECT_EQ(ParseUtc(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
 }
