@@ -37,7 +37,7 @@ expect_exit 0 "${P[@]}" --json audit show
 python3 - "$OUT" <<'PY' || fail "audit records: $(cat "$OUT")"
 import json, sys
 recs = json.load(open(sys.argv[1]))
-events = [r for r in recs if r["kind"] == "event"]
+events = [r for r in recs if r["kind"] == "event" and r["outcome"] != "started"]
 cmds = [r["command"] for r in events]
 want = ["init", "backup", "snapshots", "restore", "check", "key list", "snapshots", "source add",
         "drill"]
@@ -47,6 +47,15 @@ assert events[6]["outcome"] == "failed" and events[6]["error"] == "UNAUTHENTICAT
 assert any(o.startswith("snapshot:") for o in events[1]["objects"]), events[1]
 assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1)), recs
 assert sum(1 for r in recs if r["kind"] == "checkpoint") >= 6, recs
+# Every command that unlocked the keystore recorded its start first, and its end names it.
+starts = {r["seq"]: r for r in recs if r.get("outcome") == "started"}
+assert {r["command"] for r in starts.values()} >= {"backup", "restore", "check", "drill"}, starts
+for r in events:
+    s = r["details"].get("started_seq")
+    if s is not None:
+        assert starts.pop(s)["command"] == r["command"], (r, s)
+assert not starts, "starts without an end: %s" % starts
+assert "started_seq" not in events[6]["details"], "a failed unlock cannot have started"
 PY
 grep -q -a -e "$MARK" -e "correct horse" "$LOG" && fail "a file name or the passphrase reached the audit log"
 [[ $(find "$REPO/audit" -type f | wc -l) -ge 6 ]] || fail "checkpoints should be sealed in the repository"
@@ -58,6 +67,14 @@ expect_exit 0 "${P[@]}" audit verify --public-key "$T/pub.pem"
 expect_exit 0 "${P[@]}" audit export --output "$T/siem.jsonl"
 python3 -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$T/siem.jsonl" ||
   fail "audit export is not JSON lines"
+
+# A command killed with SIGKILL after it unlocked: its start is in the trail, with no end.
+PHIVAULT_TEST_CRASH_AT=pack:1 "${P[@]}" key rotate --reencrypt >/dev/null 2>&1 && fail "the crash hook did not fire"
+expect_exit 0 "${P[@]}" --json audit show
+[[ $(out_json '[(r["command"], r["outcome"]) for r in d if r["kind"] == "event"][-1]') == "('key rotate', 'started')" ]] ||
+  fail "a killed command should leave its start: $(out_json 'd[-3:]')"
+expect_exit 0 "${P[@]}" audit verify
+expect_exit 0 "${P[@]}" key rotate --reencrypt
 
 # An append cut short by a crash: commands still work but cannot record, and exit 1 saying so.
 printf '%s' '{"seq":999,"time":"2026-12-04T' >>"$LOG"
@@ -80,9 +97,9 @@ kept=$(out_json 'd["kept_in"]')
   fail "the torn bytes should be kept, mode 0600, in $kept"
 expect_exit 0 "${P[@]}" audit verify
 expect_exit 0 "${P[@]}" --json audit show
-[[ $(out_json '[r for r in d if r["kind"] == "event"][-2]["command"]') == "audit repair" ]] ||
+[[ $(out_json '[r for r in d if r["kind"] == "event" and r["outcome"] != "started"][-2]["command"]') == "audit repair" ]] ||
   fail "the repair should be recorded"
-[[ $(out_json '[r for r in d if r["kind"] == "event"][-2]["details"]["torn_bytes"]') == 30 ]] ||
+[[ $(out_json '[r for r in d if r["kind"] == "event" and r["outcome"] != "started"][-2]["details"]["torn_bytes"]') == 30 ]] ||
   fail "the repair's record should give the bytes cut"
 expect_exit 0 "${P[@]}" --json audit repair
 [[ $(out_json 'd["repaired"]') == False ]] || fail "a second repair has nothing to do"

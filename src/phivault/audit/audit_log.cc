@@ -242,8 +242,9 @@ std::string CheckRecordShape(const Json& j, std::string_view line) {
   }
   bool event = *kind == "event";
   bool failed = event && j.contains("outcome") && j["outcome"] == "failed";
-  if (event && !(j.contains("outcome") && (j["outcome"] == "ok" || failed))) {
-    return "outcome must be \"ok\" or \"failed\"";
+  if (event &&
+      !(j.contains("outcome") && (j["outcome"] == "ok" || j["outcome"] == "started" || failed))) {
+    return "outcome must be \"ok\", \"started\" or \"failed\"";
   }
   if (!HasFields(j, RecordFields(kind->get<std::string>(), failed))) {
     return "the members are not those of " + std::string(event ? "an event" : "a checkpoint") +
@@ -489,6 +490,9 @@ Result<uint64_t> AuditLog::Append(const Event& event) {
   if (!event.details.is_object()) {
     return InvalidArgumentError("the details of an audit event must be a JSON object");
   }
+  if (event.started && !event.outcome.ok()) {
+    return InvalidArgumentError("an audit event that records a start cannot have failed");
+  }
   uint64_t seq = 0;
   Status s = AppendLine(fd_.get(), path_, [&](const Tail& tail) -> Result<std::string> {
     std::string time = FormatUtc(event.time_ns != 0 ? event.time_ns : WallClockNs());
@@ -502,7 +506,7 @@ Result<uint64_t> AuditLog::Append(const Event& event) {
     j["host"] = event.host;
     j["command"] = event.command;
     j["objects"] = event.objects;
-    j["outcome"] = event.outcome.ok() ? "ok" : "failed";
+    j["outcome"] = event.started ? "started" : event.outcome.ok() ? "ok" : "failed";
     if (!event.outcome.ok()) j["error"] = std::string(StatusCodeName(event.outcome.code()));
     j["details"] = event.details;
     j["prev"] = tail.line_digest;

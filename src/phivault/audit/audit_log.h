@@ -56,6 +56,10 @@ struct Event {
   std::vector<std::string> objects;
   // OK, or the error the command ended with: only its code name is recorded.
   Status outcome;
+  // The command is starting (outcome "started"): recorded before it reads or writes any data,
+  // so that a command killed before its end still leaves a trace. Its outcome follows in a
+  // later event. `outcome` must then be OK.
+  bool started = false;
   // Figures of the operation (files, bytes, durations); no secrets, names or contents.
   nlohmann::ordered_json details = nlohmann::ordered_json::object();
   // When it happened, in nanoseconds since the Unix epoch; 0 means now. Recorded in seconds.

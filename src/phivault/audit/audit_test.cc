@@ -654,6 +654,32 @@ TEST_F(AuditLogTest, OddCharactersSurviveTheCanonicalForm) {
   EXPECT_NE(ReadText(path_).find("tab\\there \\u0001"), std::string::npos);
 }
 
+TEST_F(AuditLogTest, AStartIsAnEventWithOutcomeStarted) {
+  auto log = AuditLog::Open(path_, repo_);
+  ASSERT_TRUE(log.ok());
+  Event start = MakeEvent(1);
+  start.started = true;
+  ASSERT_EQ(*log->Append(start), 1u);
+  Event end = MakeEvent(1);
+  end.details["started_seq"] = 1;
+  ASSERT_EQ(*log->Append(end), 2u);
+  auto records = ReadAll(path_);
+  ASSERT_TRUE(records.ok());
+  EXPECT_EQ((*records)[0]["outcome"], "started");
+  EXPECT_FALSE((*records)[0].contains("error"));
+  EXPECT_EQ((*records)[1]["outcome"], "ok");
+  auto v = Verify(path_, repo_, signer_);
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << v->problems[0].what;
+  // Any other outcome is malformed.
+  std::vector<std::string> lines = SplitLines(ReadText(path_));
+  Json j = Json::parse(lines[0]);
+  j["outcome"] = "begun";
+  j["hash"] = SpecHash(j);
+  lines[0] = j.dump();
+  EXPECT_TRUE(FirstProblemOn(VerifyText(JoinLines(lines)), 1));
+}
+
 TEST_F(AuditLogTest, RejectsEventsItCannotRecordFaithfully) {
   auto log = AuditLog::Open(path_, repo_);
   ASSERT_TRUE(log.ok());
@@ -665,6 +691,9 @@ TEST_F(AuditLogTest, RejectsEventsItCannotRecordFaithfully) {
   EXPECT_EQ(log->Append(e).status().code(), StatusCode::kInvalidArgument);
   e = MakeEvent(1);
   e.details = {{"blob", std::string(kMaxRecordSize, 'x')}};
+  EXPECT_EQ(log->Append(e).status().code(), StatusCode::kInvalidArgument);
+  e = MakeEvent(7);  // failed
+  e.started = true;
   EXPECT_EQ(log->Append(e).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ReadText(path_), "");
   EXPECT_EQ(*log->Append(MakeEvent(1)), 1u);

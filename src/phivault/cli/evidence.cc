@@ -88,7 +88,43 @@ void NoteEpoch(const keys::Keystore& keystore) {
   Audit().epoch_key = key->Clone();
 }
 
-Status NoteUnlocked(const Globals& g, const std::string& name, repo::UnlockedKeystore* unlocked) {
+namespace {
+
+// The event of the current command, without its outcome.
+audit::Event CommandEvent(const AuditContext& a) {
+  audit::Event event;
+  event.actor = CurrentUserName();
+  event.host = CurrentHostName();
+  event.command = a.command;
+  event.objects = a.objects;
+  event.details = a.details;
+  return event;
+}
+
+Result<audit::AuditLog> OpenAuditLog(const Globals& g, const Id& repository_id) {
+  PHV_RETURN_IF_ERROR(MakeDirs(StateDir(g), 0700));
+  return audit::AuditLog::Open(AuditLogPath(g, repository_id), repository_id);
+}
+
+// Records that the command is starting. A failure does not stop the command: its final event
+// fails the same way, which turns its exit code into 1.
+void RecordStart(const Globals& g) {
+  AuditContext& a = Audit();
+  if (a.started_seq != 0 || !a.repository_id || a.command.empty()) return;
+  Status s = [&]() -> Status {
+    PHV_ASSIGN_OR_RETURN(audit::AuditLog log, OpenAuditLog(g, *a.repository_id));
+    audit::Event event = CommandEvent(a);
+    event.started = true;
+    PHV_ASSIGN_OR_RETURN(a.started_seq, log.Append(event));
+    return OkStatus();
+  }();
+  if (!s.ok())
+    PHV_LOG(kWarning, "audit trail: the command's start was not recorded: {}", s.message());
+}
+
+// NoteUnlocked without the start record.
+Status KeepCheckpointKeys(const Globals& g, const std::string& name,
+                          repo::UnlockedKeystore* unlocked) {
   AuditContext& a = Audit();
   if (a.repository_id && *a.repository_id != unlocked->config.id) return OkStatus();
   a.repository_id = unlocked->config.id;
@@ -120,21 +156,22 @@ Status NoteUnlocked(const Globals& g, const std::string& name, repo::UnlockedKey
   return OkStatus();
 }
 
+}  // namespace
+
+Status NoteUnlocked(const Globals& g, const std::string& name, repo::UnlockedKeystore* unlocked) {
+  PHV_RETURN_IF_ERROR(KeepCheckpointKeys(g, name, unlocked));
+  RecordStart(g);
+  return OkStatus();
+}
+
 int FinishAudit(const Globals& g, int exit_code) {
   AuditContext& a = Audit();
   if (!a.repository_id || a.command.empty()) return exit_code;
   Status s = [&]() -> Status {
-    PHV_RETURN_IF_ERROR(MakeDirs(StateDir(g), 0700));
-    PHV_ASSIGN_OR_RETURN(
-        audit::AuditLog log,
-        audit::AuditLog::Open(AuditLogPath(g, *a.repository_id), *a.repository_id));
-    audit::Event event;
-    event.actor = CurrentUserName();
-    event.host = CurrentHostName();
-    event.command = a.command;
-    event.objects = a.objects;
-    event.details = a.details;
+    PHV_ASSIGN_OR_RETURN(audit::AuditLog log, OpenAuditLog(g, *a.repository_id));
+    audit::Event event = CommandEvent(a);
     event.details["exit_code"] = exit_code;
+    if (a.started_seq != 0) event.details["started_seq"] = a.started_seq;
     // 30 and 31 are findings (status, a drill's RTO), not failures of the command: the verdict is
     // in the details.
     if (exit_code != kExitOk && exit_code != kExitPartial &&

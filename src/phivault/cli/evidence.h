@@ -53,13 +53,17 @@ struct AuditContext {
   std::unique_ptr<storage::Backend> store;
   uint32_t epoch = 0;
   SecretBytes epoch_key;
+  // The seq of the event that recorded the command's start (0: none was written).
+  uint64_t started_seq = 0;
 };
 AuditContext& Audit();
 
 // Records that the command works on `repository_id` (events are written for it at the end).
 void NoteRepository(const Id& repository_id);
 // After the keystore of repository `name` was unlocked: makes sure it has a signing key (creating
-// and saving one the first time) and keeps what a checkpoint needs.
+// and saving one the first time), keeps what a checkpoint needs, and records in the audit trail
+// that the command is starting, before it reads or writes any data: a command killed later still
+// leaves that event (outcome "started"), and its final event names it (details.started_seq).
 Status NoteUnlocked(const Globals& g, const std::string& name, repo::UnlockedKeystore* unlocked);
 // After the command changed the keystore's current epoch: seal the checkpoint under the new one.
 void NoteEpoch(const keys::Keystore& keystore);
