@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,14 +47,36 @@ std::string WithoutPath(const Status& s, const std::string& path) {
   return text;
 }
 
-// Opens directory `rel` (relative to `root`) for emptying it: never through a symlink, and
-// opening up a restored read-only directory (its snapshot mode) first.
+// Opens directory `rel` below `root` without following a symlink anywhere on the way (openat2
+// with RESOLVE_NO_SYMLINKS; kernels before 5.6 refuse a symlink only as the last component).
+int OpenBeneath(int root, const std::string& rel) {
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  long fd = syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how);
+  if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
+  return openat(root, rel.c_str(), static_cast<int>(how.flags));
+}
+
+// (parent, name) of a relative path with at least one component.
+std::pair<std::string, std::string> SplitLast(const std::string& rel) {
+  size_t slash = rel.rfind('/');
+  if (slash == std::string::npos) return {".", rel};
+  return {rel.substr(0, slash), rel.substr(slash + 1)};
+}
+
+// Opens directory `rel` below `root` for emptying it, first opening up a restored directory whose
+// snapshot mode keeps its owner out, and then making it writable.
 int OpenForEmptying(int root, const std::string& rel) {
-  const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-  int dir = openat(root, rel.c_str(), flags);
-  if (dir < 0 && errno == EACCES) {
-    fchmodat(root, rel.c_str(), S_IRWXU, 0);
-    dir = openat(root, rel.c_str(), flags);
+  int dir = OpenBeneath(root, rel);
+  if (dir < 0 && errno == EACCES && rel != ".") {
+    auto [parent, name] = SplitLast(rel);
+    int p = OpenBeneath(root, parent);
+    if (p >= 0) {
+      fchmodat(p, name.c_str(), S_IRWXU, AT_SYMLINK_NOFOLLOW);
+      close(p);
+    }
+    dir = OpenBeneath(root, rel);
   }
   if (dir >= 0) fchmod(dir, S_IRWXU);
   return dir;
@@ -73,8 +97,10 @@ void OnTwoThreads(size_t n, Fn fn) {
 }  // namespace
 
 // Level by level, on two threads: every directory of a level is opened, its files and symlinks
-// are unlinked and its subdirectories make the next level; then the directories are removed,
-// deepest level first. Directories are listed without a stat per entry (readdir's d_type).
+// are unlinked and its subdirectories make the next level; then, deepest level first, each
+// directory removes its emptied subdirectories. Directories are listed without a stat per entry
+// (readdir's d_type), and every path is opened without following a symlink on the way, so a
+// symlink swapped in while the removal runs cannot lead it outside the tree.
 Status RemoveTree(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
@@ -92,45 +118,61 @@ Status RemoveTree(const std::string& path) {
     std::lock_guard<std::mutex> lock(mu);
     if (status.ok() && !s.ok()) status = std::move(s);
   };
-  std::vector<std::vector<std::string>> levels{{"."}};
+  // A directory found so far: its path below the root, and the names of its subdirectories.
+  struct Dir {
+    std::string rel;
+    std::vector<std::string> subdirs;
+  };
+  std::vector<std::vector<Dir>> levels{{Dir{".", {}}}};
   while (!levels.back().empty()) {
-    const std::vector<std::string>& level = levels.back();
-    std::vector<std::string> next;
+    std::vector<Dir>& level = levels.back();
+    std::vector<Dir> next;
     OnTwoThreads(level.size(), [&](size_t i) {
-      const std::string& rel = level[i];
-      int dir = OpenForEmptying(fd, rel);
-      DIR* d = dir < 0 ? nullptr : fdopendir(dir);
+      Dir& dir = level[i];
+      int fd_dir = OpenForEmptying(fd, dir.rel);
+      DIR* d = fd_dir < 0 ? nullptr : fdopendir(fd_dir);
       if (d == nullptr) {
-        if (dir >= 0) close(dir);
-        keep_first(ErrnoToStatus(errno, "open " + path + "/" + rel));
+        if (fd_dir >= 0) close(fd_dir);
+        keep_first(ErrnoToStatus(errno, "open " + path + "/" + dir.rel));
         return;
       }
-      std::vector<std::string> subdirs;
       while (struct dirent* e = readdir(d)) {
         std::string_view name = e->d_name;
         if (name == "." || name == "..") continue;
         bool is_dir = e->d_type == DT_DIR;
         if (e->d_type == DT_UNKNOWN) {
           struct stat st;
-          is_dir = fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+          is_dir = fstatat(fd_dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
         }
         if (is_dir) {
-          subdirs.push_back(rel == "." ? std::string(name) : rel + "/" + std::string(name));
-        } else if (unlinkat(dir, e->d_name, 0) != 0 && errno != ENOENT) {
-          keep_first(ErrnoToStatus(errno, "remove " + path + "/" + rel + "/" + std::string(name)));
+          dir.subdirs.emplace_back(name);
+        } else if (unlinkat(fd_dir, e->d_name, 0) != 0 && errno != ENOENT) {
+          keep_first(ErrnoToStatus(errno, "remove " + path + "/" + dir.rel + "/" + e->d_name));
         }
       }
       closedir(d);
       std::lock_guard<std::mutex> lock(mu);
-      for (std::string& sub : subdirs) next.push_back(std::move(sub));
+      for (const std::string& sub : dir.subdirs) {
+        next.push_back(Dir{dir.rel == "." ? sub : dir.rel + "/" + sub, {}});
+      }
     });
     levels.push_back(std::move(next));
   }
-  for (size_t depth = levels.size() - 1; depth-- > 1;) {
-    const std::vector<std::string>& level = levels[depth];
+  // Each directory removes its (by now empty) subdirectories, deepest level first.
+  for (size_t depth = levels.size() - 1; depth-- > 0;) {
+    const std::vector<Dir>& level = levels[depth];
     OnTwoThreads(level.size(), [&](size_t i) {
-      if (unlinkat(fd, level[i].c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
-        keep_first(ErrnoToStatus(errno, "remove " + path + "/" + level[i]));
+      const Dir& dir = level[i];
+      if (dir.subdirs.empty()) return;
+      UniqueFd parent(OpenBeneath(fd, dir.rel));
+      if (!parent.valid()) {
+        keep_first(ErrnoToStatus(errno, "open " + path + "/" + dir.rel));
+        return;
+      }
+      for (const std::string& sub : dir.subdirs) {
+        if (unlinkat(parent.get(), sub.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+          keep_first(ErrnoToStatus(errno, "remove " + path + "/" + dir.rel + "/" + sub));
+        }
       }
     });
   }
