@@ -2,7 +2,7 @@
 # A restore drill against a plain restore of the same snapshot, to the same file system: the
 # figures of doc/benchmarks.md, "Restore drill against a plain restore".
 #
-#   PHIVAULT=build/src/phivault/cli/phivault CORPUS=DIR WORK=DIR [ROUNDS=5] [TSV=FILE] \
+#   PHIVAULT=build/src/phivault/cli/phivault CORPUS=DIR WORK=DIR [ROUNDS=5] [SETTLE=0] [TSV=FILE] \
 #     bash bench/drill.sh
 #
 # Backs CORPUS up once into a local repository in WORK/repo, then runs ROUNDS rounds. Each round
@@ -12,14 +12,16 @@
 #            timed and synced, outside the step;
 #   drill    `drill` with its sandbox in WORK/sandbox, timed alone and with the `sync` after it;
 #            its phases come from the record.
-# Before each step: sync, a page-cache drop and a read of the whole repository, so that both
-# start from the same cache state. `steal_s` is the CPU time the hypervisor took during the step.
+# Before each step: sync, SETTLE seconds of rest (default 0; lets a file system that discards freed
+# blocks finish with the last removal), a page-cache drop and a read of the whole repository, so
+# that both start from the same state. `steal_s` is the CPU time the hypervisor took during the step.
 # Needs root (for the cache drop) and python3.
 set -euo pipefail
 
 : "${PHIVAULT:?path of the phivault binary}" "${CORPUS:?directory to back up}"
 : "${WORK:?an empty directory on the file system to measure}"
 ROUNDS=${ROUNDS:-5}
+SETTLE=${SETTLE:-0}
 PV=$(realpath "$PHIVAULT")
 mkdir -p "$WORK"
 WORK=$(realpath "$WORK")
@@ -37,6 +39,7 @@ now() { date +%s.%N; }
 steal() { awk '/^cpu /{print $9}' /proc/stat; }
 prepare() {
   sync
+  sleep "$SETTLE"
   echo 3 >/proc/sys/vm/drop_caches
   find "$PHIVAULT_REPO" -type f -exec cat {} + >/dev/null
 }
