@@ -73,6 +73,18 @@ expect_exit 2 "${P[@]}" status --policy "$T/bad-policy.json"
 expect_output_mentions "rpo_typo" "the unknown policy key"
 rm "$STATE/policy.json"
 
+# A trail that cannot take the next record (an append cut short) is a breach whatever the
+# backups say, until audit repair.
+status_at 1 0
+printf '%s' '{"seq":77,"ti' >>"$STATE/$REPO_ID.audit"
+status_at 1 31
+[[ $(out_json 'd["overall"]') == breached && $(out_json 'd["audit_trail"]["writable"]') == False ]] ||
+  fail "a torn trail should breach: $(cat "$OUT")"
+out_json 'd["audit_trail"]["problem"]' | grep -q incomplete || fail "the problem should be named"
+expect_exit 0 "${P[@]}" audit repair
+status_at 1 0
+[[ $(out_json 'd["audit_trail"]["writable"]') == True ]] || fail "the repaired trail is writable"
+
 # Without a repository there is nothing to report.
 expect_exit 10 "$PV" --repo "$T/none" --keystore "$KS" --state-dir "$STATE" status
 log "status ok"

@@ -583,6 +583,14 @@ Result<Verification> Verify(const std::string& path, const Id& repository_id,
   return VerifyText(AsStringView(data), repository_id, trusted_signer, remote, &lines);
 }
 
+Status CheckTail(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) {
+    return errno == ENOENT ? OkStatus() : ErrnoToStatus(errno, "open audit log " + path);
+  }
+  return ReadTail(fd.get(), path).status();
+}
+
 Result<std::vector<nlohmann::ordered_json>> ReadAll(const std::string& path) {
   PHV_ASSIGN_OR_RETURN(Bytes data, ReadFile(path));
   std::vector<Json> records;

@@ -171,6 +171,12 @@ struct Verification {
 Result<Verification> Verify(const std::string& path, const Id& repository_id,
                             ByteSpan trusted_signer, const std::vector<Checkpoint>& remote = {});
 
+// Whether the next append to the log at `path` can succeed as far as the file goes: OK when it is
+// missing, empty, or ends with a complete record whose seq and hash are readable; otherwise the
+// kDataLoss error Append would return (an incomplete last line wants RepairTornTail). Reads only
+// the end of the file, takes no lock and verifies nothing else (that is Verify's job).
+Status CheckTail(const std::string& path);
+
 // Every record of the log at `path`, in file order, verified or not (for `audit show` and
 // `audit export`; run Verify to know whether to believe them). kDataLoss naming the line if a
 // line, including an incomplete last one, is not a JSON object.

@@ -391,6 +391,7 @@ TEST_F(AuditLogTest, RepairCutsOffATornLastRecordAndKeepsItsBytes) {
   // An append interrupted 30 bytes into the 24th record.
   const std::string torn = R"({"seq":24,"time":"2026-12-04T)";
   WriteText(path_, text + torn);
+  EXPECT_EQ(CheckTail(path_).code(), StatusCode::kDataLoss);
   auto log = AuditLog::Open(path_, repo_);
   ASSERT_TRUE(log.ok());
   ASSERT_EQ(log->Append(MakeEvent(1)).status().code(), StatusCode::kDataLoss);
@@ -403,6 +404,8 @@ TEST_F(AuditLogTest, RepairCutsOffATornLastRecordAndKeepsItsBytes) {
   ASSERT_EQ(stat(repaired->kept_in.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(ReadText(path_), text);
+  EXPECT_TRUE(CheckTail(path_).ok());
+  EXPECT_TRUE(CheckTail(dir_ + "/no-such.audit").ok()) << "a missing log takes its first record";
   // The chain goes on from the last complete record.
   auto seq = log->Append(MakeEvent(2));
   ASSERT_TRUE(seq.ok()) << seq.status().ToString();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "phivault/audit/audit_log.h"
 #include "phivault/base/file_util.h"
 #include "phivault/base/provenance.h"
 #include "phivault/catalog/status.h"
@@ -43,11 +44,20 @@ int RunStatus(const Globals& g, const StatusFlags& flags) {
   };
   catalog::StatusReport report = catalog::Evaluate(*policy, *sources, backups, drills, *now);
   if (!read_error.ok()) return ReportError(g, read_error);
+  // A trail that cannot take the next record means commands are no longer being recorded: an
+  // audit-control breach, whatever the backups look like.
+  const Status trail = audit::CheckTail(AuditLogPath(g, *id));
+  if (!trail.ok()) {
+    report.overall = catalog::Health::kBreached;
+    report.exit_code = catalog::kExitStatusBreached;
+  }
   Audit().details["overall"] = std::string(catalog::HealthName(report.overall));
   if (g.json) {
     nlohmann::ordered_json out = catalog::ToJson(report);
     out["now"] = FormatUtc(*now);
     out["policy"] = nlohmann::ordered_json::parse(policy->ToJson());
+    out["audit_trail"] = {{"writable", trail.ok()}};
+    if (!trail.ok()) out["audit_trail"]["problem"] = std::string(trail.message());
     PrintJson(out);
     return report.exit_code;
   }
@@ -67,6 +77,11 @@ int RunStatus(const Globals& g, const StatusFlags& flags) {
                 std::string(catalog::HealthName(s.overall)).c_str(), newest.c_str(), age.c_str(),
                 drill.c_str(), rto.c_str());
     for (const std::string& r : s.reasons) std::printf("    %s\n", r.c_str());
+  }
+  if (!trail.ok()) {
+    std::cout << "audit trail: BREACHED: " << trail.message()
+              << "\n    run phivault audit verify; if its only finding is an incomplete last "
+                 "line, phivault audit repair\n";
   }
   std::cout << "overall: " << catalog::HealthName(report.overall) << "\n";
   return report.exit_code;
