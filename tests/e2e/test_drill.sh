@@ -119,6 +119,26 @@ out_json 'd["mismatches"][0]' | grep -q "read back: bytes .* differ from blob [0
 out_json 'd["mismatches"]' | grep -q records.db && fail "the record names the file"
 [[ -z $(find "$STATE/sandbox" -mindepth 1 2>/dev/null) ]] || fail "the failed drill left its sandbox"
 
+# A sparse file: its holes are checked through SEEK_DATA rather than by reading 254 MiB of
+# zeros, and a stray byte where the hole should be (the lying disk's hole mode) is still caught.
+mkdir -p "$T/vm"
+head -c 1048576 /dev/urandom >"$T/vm/disk.img"
+truncate -s 256M "$T/vm/disk.img"
+dd if=/dev/urandom of="$T/vm/disk.img" bs=1M count=1 seek=192 conv=notrunc status=none
+init_repo sparse
+S=("${PVR[@]}" --state-dir "$T/state-sparse")
+expect_exit 0 "${S[@]}" source add vm "$T/vm" --critical
+expect_exit 0 "${S[@]}" backup --source vm
+expect_exit 0 "${S[@]}" --json drill --source vm
+[[ $(out_json 'd["bytes_verified"]') == 268435456 ]] || fail "the whole sparse file should verify"
+[[ $(out_json '2097152 <= d["data_bytes_restored"] < 4194304') == True ]] ||
+  fail "only the 2 MiB of data should count as data: $(out_json 'd["data_bytes_restored"]')"
+expect_exit 12 env LD_PRELOAD="$T/lying_disk.so" LYING_DISK_NAME=disk.img LYING_DISK_HOLE=1 \
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" "${S[@]}" --json drill --source vm
+out_json 'd["mismatches"][0]' | grep -q "differ from the hole there" ||
+  fail "data in a hole should be caught: $(out_json 'd["mismatches"]')"
+use_repo main
+
 # One flipped bit in a data pack: the drill fails and names the place.
 pack=$(for f in $(pack_files "$REPO"); do echo "$(stat -c %s "$f") $f"; done | sort -n | tail -1 | cut -d' ' -f2)
 python3 - "$pack" <<'PY'

@@ -37,7 +37,8 @@ struct RestoreOptions {
   // (restore drills restore a sample).
   std::function<bool(const std::string& path)> file_filter;
   // Read every extent back right after writing it and compare it with the authenticated blob
-  // still in memory (holes are read back as zeros): proves the bytes reached the file, at the cost
+  // still in memory (a hole must read as zeros: whatever the file system reports as data inside
+  // it is read back; SEEK_DATA): proves the bytes reached the file, at the cost
   // of a read from the page cache. Restore drills use it.
   bool read_back = false;
   // Restore drills: once a regular file is written, read back (with `read_back`) and given its
