@@ -92,12 +92,6 @@ int64_t ToNs(const struct timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-std::string SystemHostName() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-  return buf;
-}
-
 bool IsAllZero(ByteSpan data) {
   return !data.empty() && data[0] == 0 &&
          std::memcmp(data.data(), data.data() + 1, data.size() - 1) == 0;
@@ -601,7 +595,7 @@ Result<BackupResult> BackupRun::Run(std::vector<std::string> roots) {
   repo::Snapshot& snap = result.snapshot;
   snap.time_ns = WallClockNs();
   snap.paths = roots;
-  snap.host = options_.host.empty() ? SystemHostName() : options_.host;
+  snap.host = options_.host.empty() ? CurrentHostName() : options_.host;
   snap.uid = static_cast<uint32_t>(getuid());
   snap.gid = static_cast<uint32_t>(getgid());
   snap.user = names_.User(*snap.uid);

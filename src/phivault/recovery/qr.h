@@ -36,12 +36,11 @@ enum class TerminalColors : uint8_t {
 };
 
 // `text` as a QR code drawn with the half and full blocks U+2580, U+2584, U+2588 and spaces
-// (UTF-8), two module rows
-// to a line, every line the same number of characters, each ending in '\n'. Module rows are
-// top to bottom and columns left to right, as the symbol is meant to be read (not mirrored).
-// When the symbol with its quiet zone has an odd number of rows, the last line's lower half is
-// one more row of quiet zone. kInvalidArgument for empty text, text containing NUL, or text too
-// long for any QR version.
+// (UTF-8), two module rows to a line, every line the same number of characters, each ending in
+// '\n'. Module rows are top to bottom and columns left to right, as the symbol is meant to be
+// read (not mirrored). When the symbol with its quiet zone has an odd number of rows, the last
+// line's lower half is one more row of quiet zone. kInvalidArgument for empty text, text
+// containing NUL, or text too long for any QR version.
 Result<std::string> QrForTerminal(std::string_view text,
                                   TerminalColors colors = TerminalColors::kDarkOnLight);
 
