@@ -240,6 +240,29 @@ TEST_F(BackupTest, RemoveTreeEmptiesReadOnlyDirectoriesAndNeverFollowsSymlinks) 
   EXPECT_TRUE(RemoveTree(tree).ok()) << "an absent tree is not an error";
 }
 
+TEST_F(BackupTest, RestoreNeverWritesThroughASymlinkInTheTarget) {
+  BackupResult b = Backup();
+  // The target already holds the snapshot's directory "sub" as a symlink to a directory
+  // elsewhere: a restore must neither create "deeper" nor write "copy.bin" there.
+  const std::string out = dir_ + "/out" + src_;
+  const std::string elsewhere = dir_ + "/elsewhere";
+  ASSERT_TRUE(MakeDirs(out, 0700).ok());
+  ASSERT_TRUE(MakeDirs(elsewhere, 0700).ok());
+  ASSERT_EQ(symlink(elsewhere.c_str(), (out + "/sub").c_str()), 0);
+  Restorer restorer(repo_.get());
+  RestoreOptions options;
+  options.target = dir_ + "/out";
+  auto r = restorer.Run(b.snapshot.tree, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_FALSE(r->failures.empty());
+  bool named = false;
+  for (const RestoreFailure& f : r->failures) named = named || f.path == src_ + "/sub/deeper";
+  EXPECT_TRUE(named) << r->failures[0].path << ": " << r->failures[0].error.ToString();
+  EXPECT_EQ(EntriesIn(elsewhere), 0u) << "the restore wrote through the symlink";
+  EXPECT_EQ(Slurp(out + "/big.bin"), Slurp(src_ + "/big.bin")) << "the rest is restored";
+  EXPECT_EQ(r->files, 3u);
+}
+
 TEST_F(BackupTest, DuplicateContentIsStoredOnce) {
   BackupResult b = Backup();
   // Two 3 MiB copies of the same random data: about 3 MiB stored, not 6.

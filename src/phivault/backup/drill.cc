@@ -2,9 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,17 +45,6 @@ std::string WithoutPath(const Status& s, const std::string& path) {
   return text;
 }
 
-// Opens directory `rel` below `root` without following a symlink anywhere on the way (openat2
-// with RESOLVE_NO_SYMLINKS; kernels before 5.6 refuse a symlink only as the last component).
-int OpenBeneath(int root, const std::string& rel) {
-  struct open_how how = {};
-  how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
-  long fd = syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how);
-  if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
-  return openat(root, rel.c_str(), static_cast<int>(how.flags));
-}
-
 // (parent, name) of a relative path with at least one component.
 std::pair<std::string, std::string> SplitLast(const std::string& rel) {
   size_t slash = rel.rfind('/');
@@ -68,15 +55,15 @@ std::pair<std::string, std::string> SplitLast(const std::string& rel) {
 // Opens directory `rel` below `root` for emptying it, first opening up a restored directory whose
 // snapshot mode keeps its owner out, and then making it writable.
 int OpenForEmptying(int root, const std::string& rel) {
-  int dir = OpenBeneath(root, rel);
+  int dir = OpenDirBeneath(root, rel);
   if (dir < 0 && errno == EACCES && rel != ".") {
     auto [parent, name] = SplitLast(rel);
-    int p = OpenBeneath(root, parent);
+    int p = OpenDirBeneath(root, parent);
     if (p >= 0) {
       fchmodat(p, name.c_str(), S_IRWXU, AT_SYMLINK_NOFOLLOW);
       close(p);
     }
-    dir = OpenBeneath(root, rel);
+    dir = OpenDirBeneath(root, rel);
   }
   if (dir >= 0) fchmod(dir, S_IRWXU);
   return dir;
@@ -164,7 +151,7 @@ Status RemoveTree(const std::string& path) {
     OnTwoThreads(level.size(), [&](size_t i) {
       const Dir& dir = level[i];
       if (dir.subdirs.empty()) return;
-      UniqueFd parent(OpenBeneath(fd, dir.rel));
+      UniqueFd parent(OpenDirBeneath(fd, dir.rel));
       if (!parent.valid()) {
         keep_first(ErrnoToStatus(errno, "open " + path + "/" + dir.rel));
         return;

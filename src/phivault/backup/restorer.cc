@@ -26,6 +26,8 @@ using repo::NodeType;
 
 constexpr uint64_t kBatchBytes = 8u << 20;
 constexpr size_t kBatchFiles = 128;
+// Read back in pieces that stay in a core's L2 cache between the read and the comparison.
+constexpr size_t kReadBackPiece = 128u << 10;
 
 struct PlannedFile {
   std::string rel;  // path relative to the target (the snapshot path without its leading '/')
@@ -35,6 +37,15 @@ struct PlannedFile {
 struct PlannedLink {
   std::string rel;
   size_t first = 0;  // the file of files_ it links to
+};
+
+// The directory a worker is creating files in, opened once for all of them, so that each file
+// is created, checked and removed by its name alone instead of by a walk of its whole path.
+struct ParentDir {
+  std::string rel;  // "" for the target itself
+  UniqueFd fd;
+  Status error;        // why it could not be opened, for every file in it
+  size_t name_at = 0;  // where the last component starts in the path last entered
 };
 
 struct timespec MtimeOf(const Node& n) {
@@ -62,12 +73,20 @@ class RestoreRun {
   void Failure(const std::string& rel, Status error);
   Status Plan(const Id& root);
   Result<WalkAction> PlanNode(const std::string& path, const Node& node);
-  Status CreateSpecial(const std::string& rel, const Node& node);
+  // Creates the symlink, fifo or device `node` as `name` in the directory open at `dir`; `rel`
+  // is its path in the target, for messages.
+  Status CreateSpecial(int dir, const char* name, const std::string& rel, const Node& node);
   void WorkerLoop();
-  Status RestoreFile(repo::BlobReader* reader, const PlannedFile& file, bool keep);
+  // Points `parent` at the directory of `rel`, opened below the target without following a
+  // symlink, and sets its name_at to the offset of rel's last component. False, with
+  // parent->error set, when that directory cannot be opened.
+  bool EnterParent(const std::string& rel, ParentDir* parent) const;
+  // Restores `file`, whose name is `name` in the directory open at `dir`.
+  Status RestoreFile(repo::BlobReader* reader, const PlannedFile& file, int dir, const char* name,
+                     bool keep);
   // With RestoreOptions::discard: checks the restored `file` open at `fd`, then removes it
   // unless `keep`.
-  Status CheckAndDiscard(int fd, const PlannedFile& file, bool keep);
+  Status CheckAndDiscard(int fd, const PlannedFile& file, int dir, const char* name, bool keep);
   static mode_t CurrentUmask();
   // True when a file created with `node`'s permission bits already has its final owner and mode,
   // so that fchown and fchmod can be skipped (two system calls per file).
@@ -85,6 +104,7 @@ class RestoreRun {
   const gid_t gid_;
   const mode_t umask_;
   UniqueFd target_;
+  ParentDir plan_parent_;  // the planner's, for directories, symlinks and special files
 
   std::vector<PlannedFile> dirs_;
   std::vector<PlannedFile> files_;
@@ -113,9 +133,18 @@ Result<WalkAction> RestoreRun::PlanNode(const std::string& path, const Node& nod
   if (IsOnlyAncestor(options_.includes, path) && node.type != NodeType::kDirectory) {
     return WalkAction::kSkipSubtree;
   }
+  const char* name = nullptr;  // in plan_parent_; files are created by the workers
+  if (node.type != NodeType::kFile) {
+    if (!EnterParent(rel, &plan_parent_)) {
+      // Not a directory this restore made: nothing below it is restored.
+      Failure(rel, plan_parent_.error);
+      return WalkAction::kSkipSubtree;
+    }
+    name = rel.c_str() + plan_parent_.name_at;
+  }
   switch (node.type) {
     case NodeType::kDirectory:
-      if (mkdirat(target_.get(), rel.c_str(), 0700) != 0 && errno != EEXIST) {
+      if (mkdirat(plan_parent_.fd.get(), name, 0700) != 0 && errno != EEXIST) {
         return ErrnoToStatus(errno, "create directory " + path);
       }
       dirs_.push_back(PlannedFile{rel, node});
@@ -136,7 +165,7 @@ Result<WalkAction> RestoreRun::PlanNode(const std::string& path, const Node& nod
       files_.push_back(PlannedFile{rel, node});
       break;
     default: {
-      Status s = CreateSpecial(rel, node);
+      Status s = CreateSpecial(plan_parent_.fd.get(), name, rel, node);
       if (!s.ok()) Failure(rel, std::move(s));
       break;
     }
@@ -144,23 +173,23 @@ Result<WalkAction> RestoreRun::PlanNode(const std::string& path, const Node& nod
   return WalkAction::kContinue;
 }
 
-Status RestoreRun::CreateSpecial(const std::string& rel, const Node& node) {
-  const int dir = target_.get();
+Status RestoreRun::CreateSpecial(int dir, const char* name, const std::string& rel,
+                                 const Node& node) {
   switch (node.type) {
     case NodeType::kSymlink:
-      if (symlinkat(node.target.c_str(), dir, rel.c_str()) != 0) {
+      if (symlinkat(node.target.c_str(), dir, name) != 0) {
         return ErrnoToStatus(errno, "create symlink /" + rel);
       }
       ++result_.symlinks;
       break;
     case NodeType::kFifo:
-      if (mkfifoat(dir, rel.c_str(), 0600) != 0) return ErrnoToStatus(errno, "create fifo /" + rel);
+      if (mkfifoat(dir, name, 0600) != 0) return ErrnoToStatus(errno, "create fifo /" + rel);
       ++result_.special;
       break;
     case NodeType::kCharDevice:
     case NodeType::kBlockDevice: {
       mode_t kind = node.type == NodeType::kCharDevice ? S_IFCHR : S_IFBLK;
-      if (mknodat(dir, rel.c_str(), kind | 0600, static_cast<dev_t>(node.rdev)) != 0) {
+      if (mknodat(dir, name, kind | 0600, static_cast<dev_t>(node.rdev)) != 0) {
         return ErrnoToStatus(errno, "create device /" + rel);
       }
       ++result_.special;
@@ -171,14 +200,14 @@ Status RestoreRun::CreateSpecial(const std::string& rel, const Node& node) {
       return OkStatus();
     default: return OkStatus();
   }
-  if (is_root_ && fchownat(dir, rel.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (is_root_ && fchownat(dir, name, node.uid, node.gid, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoToStatus(errno, "set owner of /" + rel);
   }
-  if (node.type != NodeType::kSymlink && fchmodat(dir, rel.c_str(), node.mode, 0) != 0) {
+  if (node.type != NodeType::kSymlink && fchmodat(dir, name, node.mode, 0) != 0) {
     return ErrnoToStatus(errno, "set mode of /" + rel);
   }
   struct timespec times[2] = {MtimeOf(node), MtimeOf(node)};
-  if (utimensat(dir, rel.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (utimensat(dir, name, times, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoToStatus(errno, "set mtime of /" + rel);
   }
   return OkStatus();
@@ -227,15 +256,30 @@ Status RestoreRun::SetMetadata(int fd, const Node& node, bool owner_and_mode) {
   return OkStatus();
 }
 
+// A worker's buffer for reading files back. It holds restored plaintext, so it is wiped when the
+// worker's thread ends rather than after every read, which would double the memory traffic of
+// the read-back.
+class ReadBackBuffer {
+ public:
+  ReadBackBuffer() : bytes_(kReadBackPiece) {}
+  ~ReadBackBuffer() { SecureWipe(bytes_.data(), bytes_.size()); }
+  ReadBackBuffer(const ReadBackBuffer&) = delete;
+  ReadBackBuffer& operator=(const ReadBackBuffer&) = delete;
+  MutableByteSpan First(size_t n) { return MutableByteSpan(bytes_.data(), n); }
+
+ private:
+  Bytes bytes_;
+};
+
 // Reads [offset, offset + expected.size()) of `fd` back and compares it with `expected`, or, for
 // a hole (`expected` empty), checks that `hole` bytes read as zeros.
 static Status ReadBack(int fd, uint64_t offset, ByteSpan expected, const Id& blob,
                        uint64_t hole = 0) {
-  thread_local Bytes buf;
+  thread_local ReadBackBuffer buffer;
   const uint64_t length = expected.empty() ? hole : expected.size();
   for (uint64_t done = 0; done < length;) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(length - done, 1 << 20));
-    buf.resize(n);
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length - done, kReadBackPiece));
+    MutableByteSpan buf = buffer.First(n);
     PHV_RETURN_IF_ERROR(PreadExact(fd, buf, offset + done, "read back"));
     const bool same = expected.empty()
                           ? std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; })
@@ -248,7 +292,6 @@ static Status ReadBack(int fd, uint64_t offset, ByteSpan expected, const Id& blo
     }
     done += n;
   }
-  SecureWipe(buf.data(), buf.size());
   return OkStatus();
 }
 
@@ -278,11 +321,12 @@ static Status ReadBackHole(int fd, uint64_t offset, uint64_t length) {
   return OkStatus();
 }
 
-Status RestoreRun::CheckAndDiscard(int fd, const PlannedFile& file, bool keep) {
+Status RestoreRun::CheckAndDiscard(int fd, const PlannedFile& file, int dir, const char* name,
+                                   bool keep) {
   const Node& node = file.node;
   struct stat opened, named;
   if (fstat(fd, &opened) != 0) return ErrnoToStatus(errno, "check the restored file");
-  if (fstatat(target_.get(), file.rel.c_str(), &named, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (fstatat(dir, name, &named, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoToStatus(errno, "check the restored file's name");
   }
   if (named.st_dev != opened.st_dev || named.st_ino != opened.st_ino || !S_ISREG(named.st_mode)) {
@@ -301,21 +345,21 @@ Status RestoreRun::CheckAndDiscard(int fd, const PlannedFile& file, bool keep) {
     wrong = "has a different owner from the snapshot's";
   }
   if (!wrong.empty()) return DataLossError("the restored file " + wrong);
-  if (!keep && unlinkat(target_.get(), file.rel.c_str(), 0) != 0) {
+  if (!keep && unlinkat(dir, name, 0) != 0) {
     return ErrnoToStatus(errno, "remove the verified file");
   }
   return OkStatus();
 }
 
-Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file, bool keep) {
+Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file, int dir,
+                               const char* name, bool keep) {
   const Node& node = file.node;
   // The parent directories stay owner-only until the restore ends, so creating the file with
   // its final permissions exposes nothing while it is being written.
   const bool created_final = CreatedFinal(node);
   const int access = options_.read_back ? O_RDWR : O_WRONLY;
-  int fd =
-      openat(target_.get(), file.rel.c_str(), access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-             created_final ? static_cast<mode_t>(node.mode) : 0600);
+  int fd = openat(dir, name, access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  created_final ? static_cast<mode_t>(node.mode) : 0600);
   if (fd < 0) {
     if (errno == EEXIST) return AlreadyExistsError("exists in the target; not overwritten");
     return ErrnoToStatus(errno, "create");
@@ -349,7 +393,7 @@ Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file
                          std::to_string(node.size));
   }
   PHV_RETURN_IF_ERROR(SetMetadata(fd, node, !created_final));
-  if (options_.discard) PHV_RETURN_IF_ERROR(CheckAndDiscard(fd, file, keep));
+  if (options_.discard) PHV_RETURN_IF_ERROR(CheckAndDiscard(fd, file, dir, name, keep));
   std::lock_guard<std::mutex> lock(mu_);
   result_.bytes_verified += verified;
   result_.bytes += node.size;
@@ -357,34 +401,68 @@ Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file
   return OkStatus();
 }
 
+bool RestoreRun::EnterParent(const std::string& rel, ParentDir* parent) const {
+  const size_t slash = rel.rfind('/');
+  const size_t length = slash == std::string::npos ? 0 : slash;
+  parent->name_at = slash == std::string::npos ? 0 : slash + 1;
+  const bool entered = parent->fd.valid() || !parent->error.ok();
+  if (entered && parent->rel.size() == length && rel.compare(0, length, parent->rel) == 0) {
+    return parent->error.ok();
+  }
+  parent->fd.Reset();
+  parent->rel.assign(rel, 0, length);
+  parent->error = OkStatus();
+  // The planner created every directory below the target; one that is now a symlink, or that
+  // leads out of the target, was not made by this restore, and nothing is written through it.
+  const int fd = length == 0 ? dup(target_.get()) : OpenDirBeneath(target_.get(), parent->rel);
+  if (fd < 0) {
+    parent->error = ErrnoToStatus(errno, "open the parent directory");
+  } else {
+    parent->fd = UniqueFd(fd);
+  }
+  return parent->error.ok();
+}
+
 void RestoreRun::WorkerLoop() {
   auto reader = repo_->NewBlobReader();
+  ParentDir parent;
   while (!Cancelled()) {
     size_t b = next_batch_.fetch_add(1);
     if (b >= batches_.size()) return;
     for (size_t i = batches_[b].first; i < batches_[b].second; ++i) {
       const PlannedFile& f = files_[i];
-      Status s = RestoreFile(reader.get(), f, linked_[i] != 0);
+      const bool entered = EnterParent(f.rel, &parent);
+      const char* name = f.rel.c_str() + parent.name_at;
+      Status s = entered ? RestoreFile(reader.get(), f, parent.fd.get(), name, linked_[i] != 0)
+                         : parent.error;
       progress_->files_done.fetch_add(1, std::memory_order_relaxed);
       if (s.ok()) {
         file_ok_[i] = 1;
         continue;
       }
       // A file that could not be completed must not stay behind looking restored.
-      if (s.code() != StatusCode::kAlreadyExists) unlinkat(target_.get(), f.rel.c_str(), 0);
+      if (s.code() != StatusCode::kAlreadyExists && parent.fd.valid()) {
+        unlinkat(parent.fd.get(), name, 0);
+      }
       Failure(f.rel, std::move(s));
     }
   }
 }
 
 void RestoreRun::RestoreLinks() {
+  ParentDir from, to;
   for (const PlannedLink& l : links_) {
     const std::string& first = files_[l.first].rel;
     if (file_ok_[l.first] == 0) {
       Failure(l.rel, NotFoundError("hard link to /" + first + ", which was not restored"));
       continue;
     }
-    if (linkat(target_.get(), first.c_str(), target_.get(), l.rel.c_str(), 0) != 0) {
+    if (!EnterParent(first, &from) || !EnterParent(l.rel, &to)) {
+      Failure(l.rel, from.error.ok() ? to.error : from.error);
+      continue;
+    }
+    if (linkat(from.fd.get(), first.c_str() + from.name_at, to.fd.get(), l.rel.c_str() + to.name_at,
+               0) != 0) {
       Failure(l.rel, ErrnoToStatus(errno, "create hard link"));
       continue;
     }
@@ -394,8 +472,7 @@ void RestoreRun::RestoreLinks() {
 
 void RestoreRun::FinishDirectories() {
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
-    int fd =
-        openat(target_.get(), it->rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = OpenDirBeneath(target_.get(), it->rel);
     if (fd < 0) {
       Failure(it->rel, ErrnoToStatus(errno, "open directory"));
       continue;

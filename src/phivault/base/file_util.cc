@@ -1,9 +1,11 @@
 #include "phivault/base/file_util.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -75,6 +77,15 @@ Result<Bytes> ReadFile(const std::string& path) {
     out.insert(out.end(), buf, buf + n);
   }
   return out;
+}
+
+int OpenDirBeneath(int root, const std::string& rel) {
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  long fd = syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how);
+  if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
+  return openat(root, rel.c_str(), static_cast<int>(how.flags));
 }
 
 Status FsyncDir(const std::string& path) {

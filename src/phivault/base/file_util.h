@@ -63,6 +63,13 @@ Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode);
 // Creates `path` and its missing parents with `mode`. Existing directories are left as they are.
 Status MakeDirs(const std::string& path, mode_t mode);
 
+// Opens directory `rel` below the directory open at `root` without following a symlink anywhere
+// on the way, and without leaving `root` through "..": openat2 with RESOLVE_BENEATH and
+// RESOLVE_NO_SYMLINKS. On kernels before 5.6 (no openat2) a symlink is refused only as the last
+// component. Returns the new descriptor, or -1 with errno set (ELOOP for a symlink, EXDEV for a
+// path that leaves `root`).
+int OpenDirBeneath(int root, const std::string& rel);
+
 // Flushes a directory so that renames and creations inside it are durable.
 Status FsyncDir(const std::string& path);
 
