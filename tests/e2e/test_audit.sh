@@ -8,6 +8,7 @@
 #     audit verify exit 12 and name that line; deleting or rolling back the whole log is caught
 #     against the checkpoints in the repository;
 #   - audit export writes JSON lines;
+#   - copy records its start and end in the trails of both repositories;
 #   - an append cut short (a crash) stops every command from recording, until audit repair
 #     moves the incomplete record to a side file and records that it did; a repair is refused
 #     on a log with any other damage.
@@ -103,6 +104,37 @@ expect_exit 0 "${P[@]}" --json audit show
   fail "the repair's record should give the bytes cut"
 expect_exit 0 "${P[@]}" --json audit repair
 [[ $(out_json 'd["repaired"]') == False ]] || fail "a second repair has nothing to do"
+
+# copy reads this repository and writes another: both trails record it, each with its start,
+# its end and a checkpoint sealed in its own repository.
+MAIN=("$REPO" "$KS" "$REPO_ID")
+init_repo offsite
+OFF=("${PVR[@]}")
+OFF_ID=$REPO_ID
+expect_exit 0 "${P[@]}" --json copy latest --to "$T/offsite" --to-keystore "$T/offsite.keys" \
+  --to-password-file "$PASSPHRASE_FILE"
+copied=$(out_json 'd[0]["target_snapshot"]')
+REPO=${MAIN[0]} KS=${MAIN[1]} REPO_ID=${MAIN[2]}
+expect_exit 0 "${OFF[@]}" --json audit show
+python3 - "$OUT" "$copied" <<'PY' || fail "the target's trail should record the copy: $(cat "$OUT")"
+import json, sys
+recs, copied = json.load(open(sys.argv[1])), sys.argv[2]
+events = [r for r in recs if r["kind"] == "event"]
+copy = [r for r in events if r["command"] == "copy"]
+assert [r["outcome"] for r in copy] == ["started", "ok"], copy
+assert all(r["details"]["role"] == "target" for r in copy), copy
+assert copy[1]["details"]["started_seq"] == copy[0]["seq"], copy
+assert "target-snapshot:" + copied in copy[1]["objects"], copy[1]
+assert recs[-1]["kind"] == "checkpoint" and recs[-2] is copy[1], recs[-2:]
+PY
+expect_exit 0 "${OFF[@]}" audit verify
+[[ $(find "$T/offsite/audit" -type f | wc -l) -ge 2 ]] ||
+  fail "the copy's checkpoint should be sealed in the target repository"
+expect_exit 0 "${P[@]}" --json audit show
+[[ $(out_json '[(r["outcome"], "role" in r["details"]) for r in d if r.get("command") == "copy"]') == "[('started', False), ('ok', False)]" ]] ||
+  fail "the source's trail should record the copy as its own: $(out_json 'd[-4:]')"
+expect_exit 0 "${P[@]}" audit verify
+grep -q -a -e "$MARK" "$STATE/$OFF_ID.audit" && fail "a file name reached the target's audit log"
 
 # Tampering. Each case starts from a pristine copy and is checked offline (--public-key), which
 # stores no checkpoint in the repository; verification names the line.

@@ -122,7 +122,8 @@ struct RepositoryTarget {
   std::string prompt = "enter repository passphrase: ";
   // When set, unlocks the keystore instead of the three fields above.
   repo::KeystoreUnlocker unlock;
-  // The command's audit event and checkpoint are about this repository (not so for copy --to).
+  // The command's audit events and checkpoints go to this repository's trail (a second
+  // repository, copy's target, gets them in its own trail too).
   bool audit = true;
 };
 

@@ -4,6 +4,7 @@
 
 #include "phivault/backup/copier.h"
 #include "phivault/cli/app.h"
+#include "phivault/cli/evidence.h"
 
 namespace phivault::cli {
 namespace {
@@ -20,7 +21,6 @@ int RunCopy(const Globals& g, const CopyFlags& flags) {
   auto name = NormalizeRepositoryName(flags.to);
   if (!name.ok()) return ReportError(g, name.status());
   to.name = *name;
-  to.audit = false;
   to.keystore_dir = flags.to_keystore;
   if (to.keystore_dir.empty() && Env("PHIVAULT_TO_KEYSTORE") != nullptr) {
     to.keystore_dir = Env("PHIVAULT_TO_KEYSTORE");
@@ -51,8 +51,10 @@ int RunCopy(const Globals& g, const CopyFlags& flags) {
   for (const std::string& wanted : flags.snapshots) {
     auto snap = (*source)->LoadNamedSnapshot(wanted);
     if (!snap.ok()) return ReportError(g, snap.status());
+    Audit().objects.push_back("snapshot:" + snap->id.Hex());
     auto r = copier.Copy(*snap);
     if (!r.ok()) return ReportError(g, r.status().WithContext("copy " + snap->id.ShortHex()));
+    Audit().objects.push_back("target-snapshot:" + r->target_snapshot.Hex());
     if (g.json) {
       out.push_back({{"source_snapshot", snap->id.Hex()},
                      {"target_snapshot", r->target_snapshot.Hex()},

@@ -77,8 +77,27 @@ AuditContext& Audit() {
   return context;
 }
 
+namespace {
+
+// The trail of `repository_id`, when the command noted that repository.
+AuditContext* FindTrail(const Id& repository_id) {
+  AuditContext& a = Audit();
+  if (a.repository_id == repository_id) return &a;
+  if (a.second && a.second->repository_id == repository_id) return a.second.get();
+  return nullptr;
+}
+
+}  // namespace
+
 void NoteRepository(const Id& repository_id) {
-  if (!Audit().repository_id) Audit().repository_id = repository_id;
+  AuditContext& a = Audit();
+  if (FindTrail(repository_id) != nullptr) return;
+  if (!a.repository_id) {
+    a.repository_id = repository_id;
+  } else if (!a.second) {
+    a.second = std::make_unique<AuditContext>();
+    a.second->repository_id = repository_id;
+  }
 }
 
 void NoteEpoch(const keys::Keystore& keystore) {
@@ -90,14 +109,16 @@ void NoteEpoch(const keys::Keystore& keystore) {
 
 namespace {
 
-// The event of the current command, without its outcome.
-audit::Event CommandEvent(const AuditContext& a) {
+// The event of the current command, without its outcome, as the trail `t` records it.
+audit::Event CommandEvent(const AuditContext& t) {
+  const AuditContext& a = Audit();
   audit::Event event;
   event.actor = CurrentUserName();
   event.host = CurrentHostName();
   event.command = a.command;
   event.objects = a.objects;
   event.details = a.details;
+  if (&t != &a) event.details["role"] = "target";
   return event;
 }
 
@@ -108,26 +129,22 @@ Result<audit::AuditLog> OpenAuditLog(const Globals& g, const Id& repository_id) 
 
 // Records that the command is starting. A failure does not stop the command: its final event
 // fails the same way, which turns its exit code into 1.
-void RecordStart(const Globals& g) {
-  AuditContext& a = Audit();
-  if (a.started_seq != 0 || !a.repository_id || a.command.empty()) return;
+void RecordStart(const Globals& g, AuditContext& t) {
+  if (t.started_seq != 0 || !t.repository_id || Audit().command.empty()) return;
   Status s = [&]() -> Status {
-    PHV_ASSIGN_OR_RETURN(audit::AuditLog log, OpenAuditLog(g, *a.repository_id));
-    audit::Event event = CommandEvent(a);
+    PHV_ASSIGN_OR_RETURN(audit::AuditLog log, OpenAuditLog(g, *t.repository_id));
+    audit::Event event = CommandEvent(t);
     event.started = true;
-    PHV_ASSIGN_OR_RETURN(a.started_seq, log.Append(event));
+    PHV_ASSIGN_OR_RETURN(t.started_seq, log.Append(event));
     return OkStatus();
   }();
   if (!s.ok())
     PHV_LOG(kWarning, "audit trail: the command's start was not recorded: {}", s.message());
 }
 
-// NoteUnlocked without the start record.
+// NoteUnlocked without the start record, for the trail `a`.
 Status KeepCheckpointKeys(const Globals& g, const std::string& name,
-                          repo::UnlockedKeystore* unlocked) {
-  AuditContext& a = Audit();
-  if (a.repository_id && *a.repository_id != unlocked->config.id) return OkStatus();
-  a.repository_id = unlocked->config.id;
+                          repo::UnlockedKeystore* unlocked, AuditContext& a) {
   keys::Keystore& ks = unlocked->keystore;
   if (ks.keys().signing_seed.empty()) {
     // Keystores made before drill records and checkpoints existed get their key on first use.
@@ -159,45 +176,62 @@ Status KeepCheckpointKeys(const Globals& g, const std::string& name,
 }  // namespace
 
 Status NoteUnlocked(const Globals& g, const std::string& name, repo::UnlockedKeystore* unlocked) {
-  PHV_RETURN_IF_ERROR(KeepCheckpointKeys(g, name, unlocked));
-  RecordStart(g);
+  NoteRepository(unlocked->config.id);
+  AuditContext* trail = FindTrail(unlocked->config.id);
+  if (trail == nullptr) return OkStatus();
+  PHV_RETURN_IF_ERROR(KeepCheckpointKeys(g, name, unlocked, *trail));
+  RecordStart(g, *trail);
   return OkStatus();
 }
+
+namespace {
+
+// Appends the command's final event to the trail `t`, with a checkpoint when its keystore was
+// unlocked, stored in the catalog and sealed in the repository.
+Status AppendFinalEvent(const Globals& g, AuditContext& t, int exit_code) {
+  const AuditContext& a = Audit();
+  PHV_ASSIGN_OR_RETURN(audit::AuditLog log, OpenAuditLog(g, *t.repository_id));
+  audit::Event event = CommandEvent(t);
+  event.details["exit_code"] = exit_code;
+  if (t.started_seq != 0) event.details["started_seq"] = t.started_seq;
+  // 30 and 31 are findings (status, a drill's RTO), not failures of the command: the verdict is
+  // in the details.
+  if (exit_code != kExitOk && exit_code != kExitPartial &&
+      exit_code != catalog::kExitStatusWarning && exit_code != catalog::kExitStatusBreached) {
+    event.outcome = a.last_error.ok() ? Status(StatusCode::kAborted, "failed") : a.last_error;
+  }
+  PHV_RETURN_IF_ERROR(log.Append(event).status());
+  if (t.signing_seed.empty()) return OkStatus();
+  PHV_ASSIGN_OR_RETURN(audit::Checkpoint cp, log.AppendCheckpoint(t.signing_seed));
+  std::string line = cp.Encode();
+  auto cat = OpenCatalog(g, *t.repository_id);
+  if (cat.ok()) {
+    Status rc = cat->RecordCheckpoint(cp.seq, cp.time, line);
+    if (!rc.ok()) PHV_LOG(kWarning, "catalog: {}", rc.ToString());
+  }
+  if (!t.store) return OkStatus();
+  PHV_ASSIGN_OR_RETURN(Id id, crypto::RandomId());
+  repo::Envelope env{repo::ObjectType::kAuditCheckpoint, t.epoch, id};
+  const uint32_t epoch = t.epoch;
+  const SecretBytes* key = &t.epoch_key;
+  repo::EpochKeyLookup lookup = [epoch, key](uint32_t e) {
+    return e == epoch ? key : nullptr;
+  };
+  PHV_ASSIGN_OR_RETURN(Bytes sealed, repo::SealBody(env, lookup, AsBytes(line), false));
+  return t.store->Save({storage::ObjectKind::kAuditCheckpoint, id.Hex()}, sealed);
+}
+
+}  // namespace
 
 int FinishAudit(const Globals& g, int exit_code) {
   AuditContext& a = Audit();
   if (!a.repository_id || a.command.empty()) return exit_code;
-  Status s = [&]() -> Status {
-    PHV_ASSIGN_OR_RETURN(audit::AuditLog log, OpenAuditLog(g, *a.repository_id));
-    audit::Event event = CommandEvent(a);
-    event.details["exit_code"] = exit_code;
-    if (a.started_seq != 0) event.details["started_seq"] = a.started_seq;
-    // 30 and 31 are findings (status, a drill's RTO), not failures of the command: the verdict is
-    // in the details.
-    if (exit_code != kExitOk && exit_code != kExitPartial &&
-        exit_code != catalog::kExitStatusWarning && exit_code != catalog::kExitStatusBreached) {
-      event.outcome = a.last_error.ok() ? Status(StatusCode::kAborted, "failed") : a.last_error;
-    }
-    PHV_RETURN_IF_ERROR(log.Append(event).status());
-    if (a.signing_seed.empty()) return OkStatus();
-    PHV_ASSIGN_OR_RETURN(audit::Checkpoint cp, log.AppendCheckpoint(a.signing_seed));
-    std::string line = cp.Encode();
-    auto cat = OpenCatalog(g, *a.repository_id);
-    if (cat.ok()) {
-      Status rc = cat->RecordCheckpoint(cp.seq, cp.time, line);
-      if (!rc.ok()) PHV_LOG(kWarning, "catalog: {}", rc.ToString());
-    }
-    if (!a.store) return OkStatus();
-    PHV_ASSIGN_OR_RETURN(Id id, crypto::RandomId());
-    repo::Envelope env{repo::ObjectType::kAuditCheckpoint, a.epoch, id};
-    const uint32_t epoch = a.epoch;
-    const SecretBytes* key = &a.epoch_key;
-    repo::EpochKeyLookup lookup = [epoch, key](uint32_t e) {
-      return e == epoch ? key : nullptr;
-    };
-    PHV_ASSIGN_OR_RETURN(Bytes sealed, repo::SealBody(env, lookup, AsBytes(line), false));
-    return a.store->Save({storage::ObjectKind::kAuditCheckpoint, id.Hex()}, sealed);
-  }();
+  Status s = AppendFinalEvent(g, a, exit_code);
+  if (a.second) {
+    // Written even when the first trail failed: each trail is evidence on its own.
+    Status second = AppendFinalEvent(g, *a.second, exit_code);
+    if (s.ok() && !second.ok()) s = second.WithContext("the target repository's trail");
+  }
   if (s.ok()) return exit_code;
   WithStderrLock([&] {
     std::cerr << "phivault: audit trail not written: " << s.message() << "\n";

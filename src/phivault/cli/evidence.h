@@ -55,10 +55,14 @@ struct AuditContext {
   SecretBytes epoch_key;
   // The seq of the event that recorded the command's start (0: none was written).
   uint64_t started_seq = 0;
+  // A second repository that the command writes to (copy's target). Its trail gets the same
+  // events, with details.role "target"; only the repository fields above are used.
+  std::unique_ptr<AuditContext> second;
 };
 AuditContext& Audit();
 
-// Records that the command works on `repository_id` (events are written for it at the end).
+// Records that the command works on `repository_id` (events are written for it at the end). A
+// second repository (copy's target) gets the same events in its own trail.
 void NoteRepository(const Id& repository_id);
 // After the keystore of repository `name` was unlocked: makes sure it has a signing key (creating
 // and saving one the first time), keeps what a checkpoint needs, and records in the audit trail
