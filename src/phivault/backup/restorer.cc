@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/core.h>
@@ -42,10 +43,9 @@ struct PlannedLink {
 // The directory a worker is creating files in, opened once for all of them, so that each file
 // is created, checked and removed by its name alone instead of by a walk of its whole path.
 struct ParentDir {
-  std::string rel;  // "" for the target itself
+  std::optional<std::string> rel;  // none before the first; "" for the target itself
   UniqueFd fd;
-  Status error;        // why it could not be opened, for every file in it
-  size_t name_at = 0;  // where the last component starts in the path last entered
+  Status error;  // why it could not be opened, for every file in it
 };
 
 struct timespec MtimeOf(const Node& n) {
@@ -78,9 +78,9 @@ class RestoreRun {
   Status CreateSpecial(int dir, const char* name, const std::string& rel, const Node& node);
   void WorkerLoop();
   // Points `parent` at the directory of `rel`, opened below the target without following a
-  // symlink, and sets its name_at to the offset of rel's last component. False, with
-  // parent->error set, when that directory cannot be opened.
-  bool EnterParent(const std::string& rel, ParentDir* parent) const;
+  // symlink, and returns rel's last component (a pointer into `rel`). Null, with parent->error
+  // set, when that directory cannot be opened.
+  const char* EnterParent(const std::string& rel, ParentDir* parent) const;
   // Restores `file`, whose name is `name` in the directory open at `dir`.
   Status RestoreFile(repo::BlobReader* reader, const PlannedFile& file, int dir, const char* name,
                      bool keep);
@@ -135,12 +135,12 @@ Result<WalkAction> RestoreRun::PlanNode(const std::string& path, const Node& nod
   }
   const char* name = nullptr;  // in plan_parent_; files are created by the workers
   if (node.type != NodeType::kFile) {
-    if (!EnterParent(rel, &plan_parent_)) {
+    name = EnterParent(rel, &plan_parent_);
+    if (name == nullptr) {
       // Not a directory this restore made: nothing below it is restored.
       Failure(rel, plan_parent_.error);
       return WalkAction::kSkipSubtree;
     }
-    name = rel.c_str() + plan_parent_.name_at;
   }
   switch (node.type) {
     case NodeType::kDirectory:
@@ -401,26 +401,24 @@ Status RestoreRun::RestoreFile(repo::BlobReader* reader, const PlannedFile& file
   return OkStatus();
 }
 
-bool RestoreRun::EnterParent(const std::string& rel, ParentDir* parent) const {
+const char* RestoreRun::EnterParent(const std::string& rel, ParentDir* parent) const {
   const size_t slash = rel.rfind('/');
   const size_t length = slash == std::string::npos ? 0 : slash;
-  parent->name_at = slash == std::string::npos ? 0 : slash + 1;
-  const bool entered = parent->fd.valid() || !parent->error.ok();
-  if (entered && parent->rel.size() == length && rel.compare(0, length, parent->rel) == 0) {
-    return parent->error.ok();
+  const char* name = rel.c_str() + (slash == std::string::npos ? 0 : slash + 1);
+  if (!parent->rel || std::string_view(*parent->rel) != std::string_view(rel).substr(0, length)) {
+    parent->fd.Reset();
+    parent->rel = rel.substr(0, length);
+    parent->error = OkStatus();
+    // The planner created every directory below the target; one that is now a symlink, or that
+    // leads out of the target, was not made by this restore, and nothing is written through it.
+    const int fd = length == 0 ? dup(target_.get()) : OpenDirBeneath(target_.get(), *parent->rel);
+    if (fd < 0) {
+      parent->error = ErrnoToStatus(errno, "open the parent directory");
+    } else {
+      parent->fd = UniqueFd(fd);
+    }
   }
-  parent->fd.Reset();
-  parent->rel.assign(rel, 0, length);
-  parent->error = OkStatus();
-  // The planner created every directory below the target; one that is now a symlink, or that
-  // leads out of the target, was not made by this restore, and nothing is written through it.
-  const int fd = length == 0 ? dup(target_.get()) : OpenDirBeneath(target_.get(), parent->rel);
-  if (fd < 0) {
-    parent->error = ErrnoToStatus(errno, "open the parent directory");
-  } else {
-    parent->fd = UniqueFd(fd);
-  }
-  return parent->error.ok();
+  return parent->error.ok() ? name : nullptr;
 }
 
 void RestoreRun::WorkerLoop() {
@@ -431,17 +429,17 @@ void RestoreRun::WorkerLoop() {
     if (b >= batches_.size()) return;
     for (size_t i = batches_[b].first; i < batches_[b].second; ++i) {
       const PlannedFile& f = files_[i];
-      const bool entered = EnterParent(f.rel, &parent);
-      const char* name = f.rel.c_str() + parent.name_at;
-      Status s = entered ? RestoreFile(reader.get(), f, parent.fd.get(), name, linked_[i] != 0)
-                         : parent.error;
+      const char* name = EnterParent(f.rel, &parent);
+      Status s = name != nullptr
+                     ? RestoreFile(reader.get(), f, parent.fd.get(), name, linked_[i] != 0)
+                     : parent.error;
       progress_->files_done.fetch_add(1, std::memory_order_relaxed);
       if (s.ok()) {
         file_ok_[i] = 1;
         continue;
       }
       // A file that could not be completed must not stay behind looking restored.
-      if (s.code() != StatusCode::kAlreadyExists && parent.fd.valid()) {
+      if (s.code() != StatusCode::kAlreadyExists && name != nullptr) {
         unlinkat(parent.fd.get(), name, 0);
       }
       Failure(f.rel, std::move(s));
@@ -457,12 +455,13 @@ void RestoreRun::RestoreLinks() {
       Failure(l.rel, NotFoundError("hard link to /" + first + ", which was not restored"));
       continue;
     }
-    if (!EnterParent(first, &from) || !EnterParent(l.rel, &to)) {
+    const char* from_name = EnterParent(first, &from);
+    const char* to_name = from_name != nullptr ? EnterParent(l.rel, &to) : nullptr;
+    if (to_name == nullptr) {
       Failure(l.rel, from.error.ok() ? to.error : from.error);
       continue;
     }
-    if (linkat(from.fd.get(), first.c_str() + from.name_at, to.fd.get(), l.rel.c_str() + to.name_at,
-               0) != 0) {
+    if (linkat(from.fd.get(), from_name, to.fd.get(), to_name, 0) != 0) {
       Failure(l.rel, ErrnoToStatus(errno, "create hard link"));
       continue;
     }

@@ -142,9 +142,9 @@ void RecordStart(const Globals& g, AuditContext& t) {
     PHV_LOG(kWarning, "audit trail: the command's start was not recorded: {}", s.message());
 }
 
-// NoteUnlocked without the start record, for the trail `a`.
+// NoteUnlocked without the start record, for the trail `t`.
 Status KeepCheckpointKeys(const Globals& g, const std::string& name,
-                          repo::UnlockedKeystore* unlocked, AuditContext& a) {
+                          repo::UnlockedKeystore* unlocked, AuditContext& t) {
   keys::Keystore& ks = unlocked->keystore;
   if (ks.keys().signing_seed.empty()) {
     // Keystores made before drill records and checkpoints existed get their key on first use.
@@ -156,9 +156,9 @@ Status KeepCheckpointKeys(const Globals& g, const std::string& name,
     PHV_RETURN_IF_ERROR(event.outcome);
     PHV_RETURN_IF_ERROR(logged);
   }
-  a.signing_seed = ks.keys().signing_seed.Clone();
-  a.epoch = ks.keys().current_epoch;
-  a.epoch_key = ks.keys().EpochKeyFor(a.epoch)->Clone();
+  t.signing_seed = ks.keys().signing_seed.Clone();
+  t.epoch = ks.keys().current_epoch;
+  t.epoch_key = ks.keys().EpochKeyFor(t.epoch)->Clone();
   auto store = OpenStorage(g, name, /*create=*/false);
   if (!store.ok()) return store.status();
   if (unlocked->config.object_lock.enabled()) {
@@ -169,7 +169,7 @@ Status KeepCheckpointKeys(const Globals& g, const std::string& name,
       return OkStatus();
     }
   }
-  a.store = std::move(*store);
+  t.store = std::move(*store);
   return OkStatus();
 }
 
